@@ -1,0 +1,137 @@
+/* xsep: fused depthwise and XSepConv kernels (public C API).
+ *
+ * Plain C11 / C++17, no CUDA header needed. In the CUDA build every tensor and
+ * weight pointer is a device pointer and calls are asynchronous on `stream`;
+ * in the emulated build (XSEP_DEVICE=emu) the same functions take host pointers
+ * and run synchronously on host threads. See ../../SPEC in the README for the
+ * exact semantics of every operator. */
+#ifndef XSEP_XSEP_H_
+#define XSEP_XSEP_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XSEP_VERSION_MAJOR 0
+#define XSEP_VERSION_MINOR 1
+#define XSEP_VERSION_PATCH 0
+
+#if defined(_WIN32)
+#define XSEP_API
+#else
+#define XSEP_API __attribute__((visibility("default")))
+#endif
+
+/* The CUDA runtime's stream type, declared here the same way cuda_runtime.h
+ * does so that this header works before, after or without it. */
+typedef struct CUstream_st* cudaStream_t;
+
+/* Version of the library actually loaded: MAJOR*10000 + MINOR*100 + PATCH.
+ * Compare with the XSEP_VERSION_* macros to catch a header/library mismatch. */
+XSEP_API int xsep_version(void);
+
+/* Every call returns one of these. Numbered and append-only. */
+typedef enum xsep_status {
+  XSEP_STATUS_SUCCESS = 0,
+  XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, aliasing */
+  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, huge tensor) */
+  XSEP_STATUS_OUT_OF_MEMORY = 3,
+  XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state */
+  XSEP_STATUS_NO_DEVICE = 5         /* no usable GPU (CUDA build only) */
+} xsep_status;
+
+/* Static, never NULL: "XSEP_STATUS_SUCCESS", ... ; "unknown status" otherwise. */
+XSEP_API const char* xsep_status_string(xsep_status status);
+
+/* This thread's message for its last failed call (which argument, which value,
+ * what is allowed); "" if no call on this thread has failed. Valid until the
+ * next xsep call on the same thread. */
+XSEP_API const char* xsep_last_error(void);
+
+typedef enum xsep_dtype { XSEP_DTYPE_F32 = 0, XSEP_DTYPE_F16 = 1 } xsep_dtype;
+typedef enum xsep_layout { XSEP_LAYOUT_NCHW = 0, XSEP_LAYOUT_NHWC = 1 } xsep_layout;
+
+/* Direction of the one row and one column of zeros a 2x2 depthwise conv adds
+ * (SPEC 2.1). SYMMETRIC splits the channels into 4 groups (numpy.array_split)
+ * that use BOTTOM_RIGHT, TOP_LEFT, BOTTOM_LEFT, TOP_RIGHT in that order. */
+typedef enum xsep_pad {
+  XSEP_PAD_TOP_LEFT = 0,
+  XSEP_PAD_TOP_RIGHT = 1,
+  XSEP_PAD_BOTTOM_LEFT = 2,
+  XSEP_PAD_BOTTOM_RIGHT = 3,
+  XSEP_PAD_SYMMETRIC = 4
+} xsep_pad;
+
+typedef enum xsep_activation {
+  XSEP_ACT_NONE = 0,
+  XSEP_ACT_RELU = 1,     /* max(0, v) */
+  XSEP_ACT_RELU6 = 2,    /* min(max(0, v), 6) */
+  XSEP_ACT_HARDSWISH = 3 /* v * min(max(v + 3, 0), 6) / 6 */
+} xsep_activation;
+
+/* A 4-D activation tensor: logical dims n, c, h, w; `layout` says how they are
+ * laid out in memory (densely packed, no padding between rows). */
+typedef struct xsep_tensor_desc {
+  int64_t n, c, h, w;
+  xsep_dtype dtype;
+  xsep_layout layout;
+} xsep_tensor_desc;
+
+/* y = act(acc * scale[c] + bias[c]); scale / bias are [C] float32 or NULL
+ * (1 and 0). An inference BatchNorm folds into scale and bias. */
+typedef struct xsep_epilogue {
+  const float* scale;
+  const float* bias;
+  xsep_activation act;
+} xsep_epilogue;
+
+/* One XSepConv block (SPEC 2.5): y = E3(Kx1_s(E2(1xK_s(E1(dw2x2_pad(x)))))). */
+typedef struct xsep_xsepconv_params {
+  int32_t k;      /* odd, 1..31 */
+  int32_t stride; /* 1 or 2; strides the 1xK pass along W and the Kx1 pass along H */
+  xsep_pad pad;   /* direction of the 2x2 pass */
+  const float* w2x2; /* [C][2][2] */
+  const float* w1xk; /* [C][K] */
+  const float* wkx1; /* [C][K] */
+  xsep_epilogue ep2x2, ep1xk, epkx1;
+} xsep_xsepconv_params;
+
+/* The improved symmetric padding strategy (SPEC 3): writes n_layers directions,
+ * the one for the l-th 2x2 layer of a network in execution order.
+ * n_layers >= 1 and directions != NULL, else XSEP_STATUS_INVALID_ARGUMENT. */
+XSEP_API xsep_status xsep_padding_schedule(int32_t n_layers, xsep_pad* directions);
+
+/* ---- Device operators -------------------------------------------------------
+ * Bad input contract (all functions): everything is validated before y is
+ * touched; a failed call writes nothing to y and sets xsep_last_error().
+ * Pointers need only element alignment; 16-byte aligned NHWC tensors with C a
+ * multiple of the vector width take a vectorised path. */
+
+/* 2x2 depthwise, stride 1, output H x W. w: [C][2][2]. */
+XSEP_API xsep_status xsep_dwconv2x2(const xsep_tensor_desc* x_desc, const void* x, const float* w,
+                                    xsep_pad pad, const xsep_epilogue* ep, void* y,
+                                    cudaStream_t stream);
+/* 1xK depthwise along W, pad K/2, stride along W. w: [C][K]. */
+XSEP_API xsep_status xsep_dwconv1xk(const xsep_tensor_desc* x_desc, const void* x, const float* w,
+                                    int32_t k, int32_t stride, const xsep_epilogue* ep, void* y,
+                                    cudaStream_t stream);
+/* Kx1 depthwise along H, pad K/2, stride along H. w: [C][K]. */
+XSEP_API xsep_status xsep_dwconvkx1(const xsep_tensor_desc* x_desc, const void* x, const float* w,
+                                    int32_t k, int32_t stride, const xsep_epilogue* ep, void* y,
+                                    cudaStream_t stream);
+/* KxK depthwise, pad K/2, stride on both axes. w: [C][K][K]. */
+XSEP_API xsep_status xsep_dwconvkxk(const xsep_tensor_desc* x_desc, const void* x, const float* w,
+                                    int32_t k, int32_t stride, const xsep_epilogue* ep, void* y,
+                                    cudaStream_t stream);
+/* The fused XSepConv block: one kernel, one read of x, one write of y. */
+XSEP_API xsep_status xsep_xsepconv(const xsep_tensor_desc* x_desc, const void* x,
+                                   const xsep_xsepconv_params* p, void* y, cudaStream_t stream);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* XSEP_XSEP_H_ */

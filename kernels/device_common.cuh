@@ -1,0 +1,142 @@
+// What every kernel file shares: the CUDA-or-emulator includes, the dynamic
+// shared memory declaration, the one launch helper, float16 <-> float32
+// conversion, the fused epilogue and the register-blocked 1-D convolution.
+#pragma once
+
+#if defined(XSEP_EMU)
+#include "emu/emu_runtime.h"
+#else
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#endif
+
+#include <cstdint>
+#include <type_traits>
+
+namespace xsep::kernels {
+
+// Threads per block of every kernel in the library.
+constexpr int kThreads = 256;
+
+// ---- The only emulator switch points: shared memory and the launch ----------
+#if defined(XSEP_EMU)
+#define XSEP_DYNAMIC_SMEM(name) \
+  float* name = reinterpret_cast<float*>(::xsep::emu::t_state.smem)
+#else
+#define XSEP_DYNAMIC_SMEM(name)                                  \
+  extern __shared__ __align__(16) unsigned char xsep_smem_raw_[]; \
+  float* name = reinterpret_cast<float*>(xsep_smem_raw_)
+#endif
+
+// Launches kernel(params) on `stream` and returns the launch's error.
+template <typename Params>
+cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem_bytes,
+                          cudaStream_t stream, const Params& params) {
+#if defined(XSEP_EMU)
+  (void)stream;
+  return ::xsep::emu::launch(grid, block, smem_bytes, [&] { kernel(params); });
+#else
+  if (smem_bytes > 48 * 1024) {
+    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem_bytes));
+    if (e != cudaSuccess) return e;
+  }
+  Params copy = params;
+  void* args[] = {&copy};
+  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes,
+                          stream);
+#endif
+}
+
+// ---- Element conversion: float32 arithmetic for every I/O type --------------
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+template <typename T>
+__device__ __forceinline__ T from_float(float v);
+template <>
+__device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+
+// ---- Epilogue: y = act(acc * scale[c] + bias[c]) (SPEC 2.4) ------------------
+struct Epilogue {
+  const float* scale;  // [C] or null
+  const float* bias;   // [C] or null
+  int act;             // xsep_activation
+};
+
+__device__ __forceinline__ float apply_epilogue(const Epilogue& e, int c, float v) {
+  if (e.scale != nullptr) v *= e.scale[c];
+  if (e.bias != nullptr) v += e.bias[c];
+  switch (e.act) {
+    case 1: v = fmaxf(v, 0.f); break;                                             // RELU
+    case 2: v = fminf(fmaxf(v, 0.f), 6.f); break;                                 // RELU6
+    case 3: v = v * fminf(fmaxf(v + 3.f, 0.f), 6.f) * (1.f / 6.f); break;         // HARDSWISH
+    default: break;                                                               // NONE
+  }
+  return v;
+}
+
+// SYMMETRIC 2x2 padding: channel groups as numpy.array_split(range(C), 4) (with
+// C = 4q + m the first m groups hold q+1 channels), using BOTTOM_RIGHT,
+// TOP_LEFT, BOTTOM_LEFT, TOP_RIGHT. Returns the zero rows / columns added above
+// (pad_top) and to the left (pad_left) of channel c: 0 or 1 each.
+__device__ __forceinline__ void symmetric_pads(int c, int channels, int* pad_top, int* pad_left) {
+  const int q = channels / 4, m = channels % 4;
+  const int big = m * (q + 1);
+  const int group = c < big ? c / (q + 1) : m + (c - big) / q;
+  // group: 0 = BOTTOM_RIGHT (0,0), 1 = TOP_LEFT (1,1), 2 = BOTTOM_LEFT (0,1), 3 = TOP_RIGHT (1,0)
+  *pad_top = (group == 1 || group == 3) ? 1 : 0;
+  *pad_left = (group == 1 || group == 2) ? 1 : 0;
+}
+
+// Register-blocked 1-D convolution along one axis of a shared-memory tile:
+//   acc[o] += sum_{j<K} w[j * wstep] * src[(S*o + j) * step],  o = 0 .. OPT-1.
+// Each source value is loaded once and fed to every output that uses it
+// (value q feeds output o with tap j = q - S*o), so OPT outputs cost
+// S*(OPT-1)+K shared loads instead of OPT*K. With K and S known at compile
+// time the tap conditions fold away and everything stays in registers.
+template <int K, int S, int OPT>
+__device__ __forceinline__ void conv_line_fixed(const float* src, int step, const float* w,
+                                                int wstep, float (&acc)[OPT]) {
+  float wr[K];
+#pragma unroll
+  for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
+#pragma unroll
+  for (int q = 0; q < S * (OPT - 1) + K; ++q) {
+    const float v = src[q * step];
+#pragma unroll
+    for (int o = 0; o < OPT; ++o) {
+      const int j = q - S * o;
+      if (j >= 0 && j < K) acc[o] = fmaf(wr[j], v, acc[o]);
+    }
+  }
+}
+
+// The same for a run-time K (the generic path): no reuse across outputs.
+template <int OPT>
+__device__ __forceinline__ void conv_line_any(const float* src, int step, int s, int k,
+                                              const float* w, int wstep, float (&acc)[OPT]) {
+  for (int j = 0; j < k; ++j) {
+    const float wj = w[j * wstep];
+#pragma unroll
+    for (int o = 0; o < OPT; ++o) acc[o] = fmaf(wj, src[(s * o + j) * step], acc[o]);
+  }
+}
+
+// Dispatches on the stride so that the fixed-K path is unrolled for both.
+template <int K, int OPT>
+__device__ __forceinline__ void conv_line(const float* src, int step, int s, int k, const float* w,
+                                          int wstep, float (&acc)[OPT]) {
+  if constexpr (K > 0) {
+    if (s == 1)
+      conv_line_fixed<K, 1, OPT>(src, step, w, wstep, acc);
+    else
+      conv_line_fixed<K, 2, OPT>(src, step, w, wstep, acc);
+  } else {
+    conv_line_any<OPT>(src, step, s, k, w, wstep, acc);
+  }
+}
+
+}  // namespace xsep::kernels

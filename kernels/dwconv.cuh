@@ -1,0 +1,176 @@
+// One depthwise pass with a KH x KW filter, any stride and offset: the kernel
+// behind xsep_dwconv2x2, xsep_dwconv1xk, xsep_dwconvkx1 and xsep_dwconvkxk.
+//
+// A block computes a tile of tile_h x tile_w outputs for tile_c channels of one
+// image. It stages the input window the tile reads (once, coalesced, zero
+// padded by predication) and the tile's weights in shared memory; then each
+// thread computes kOpt consecutive outputs of one channel along W (along H for
+// a Kx1 filter), reusing every loaded value across the taps (conv_line), applies
+// the epilogue and writes y once.
+#pragma once
+
+#include "launch.h"
+#include "stage.cuh"
+#include "tiling.h"
+
+namespace xsep::kernels {
+
+struct DwParams {
+  InputView in;
+  void* y;
+  const float* w;
+  Epilogue ep;
+  int n, c, ho, wo;
+  int kh, kw, sh, sw;  // run-time copies of the filter shape (used when KH / KW == 0)
+  int pad_top, pad_left;
+  int symmetric;
+  int tile_h, tile_w, tile_c;  // the blocked axis' extent is a multiple of kOpt
+  int tiles_h, tiles_w, tiles_c;
+};
+
+// Shared memory: weights [taps][tile_c], then the input window
+// [rows][cols][tile_c]. SYMMETRIC stages one more row and column (above and to
+// the left) so that every channel's direction finds its taps on chip.
+struct DwSmem {
+  int weights, rows, cols, floats;
+};
+inline __host__ __device__ DwSmem dw_smem(int kh, int kw, int sh, int sw, int symmetric, int th,
+                                          int tw, int tc) {
+  DwSmem s;
+  s.weights = (kh * kw * tc + 3) / 4 * 4;  // keep the window 16-byte aligned
+  s.rows = sh * (th - 1) + kh + symmetric;
+  s.cols = sw * (tw - 1) + kw + symmetric;
+  s.floats = s.weights + s.rows * s.cols * tc;
+  return s;
+}
+
+template <typename T, int KH, int KW>
+__global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
+  // Kx1 filters reuse loads along H; everything else along W.
+  constexpr bool kAlongH = (KW == 1 && KH != 1);
+  const int kh = KH > 0 ? KH : p.kh;
+  const int kw = KW > 0 ? KW : p.kw;
+  XSEP_DYNAMIC_SMEM(smem);
+
+  // blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw
+  int b = blockIdx.x;
+  const int tw = b % p.tiles_w;
+  b /= p.tiles_w;
+  const int th = b % p.tiles_h;
+  b /= p.tiles_h;
+  const int cb = b % p.tiles_c;
+  const int n = b / p.tiles_c;
+  const int tc = p.tile_c;
+  const int oh0 = th * p.tile_h, ow0 = tw * p.tile_w, c0 = cb * tc;
+
+  // Output (oh, ow), tap (i, j) reads x(sh*oh - pad_top + i, sw*ow - pad_left + j).
+  // The window starts at the tile's first tap; SYMMETRIC stages as if
+  // pad_top = pad_left = 1 and shifts channels with a 0 pad by one (dt, dl).
+  const int pt = p.symmetric ? 1 : p.pad_top;
+  const int pl = p.symmetric ? 1 : p.pad_left;
+  const DwSmem L = dw_smem(kh, kw, p.sh, p.sw, p.symmetric, p.tile_h, p.tile_w, tc);
+  float* wts = smem;
+  float* win = smem + L.weights;
+  stage_weights(p.w, kh * kw, c0, tc, p.c, wts);
+  stage_input<T>(p.in, n, c0, tc, oh0 * p.sh - pt, ow0 * p.sw - pl, L.rows, L.cols, win);
+  __syncthreads();
+
+  // Work item = kOpt outputs of one channel: (gy, gx, cc), cc fastest so that
+  // a warp's threads read consecutive shared words (NHWC) or columns (NCHW).
+  const int gh = kAlongH ? p.tile_h / kOpt : p.tile_h;
+  const int gw = kAlongH ? p.tile_w : p.tile_w / kOpt;
+  const int items = gh * gw * tc;
+  T* y = static_cast<T*>(p.y);
+  for (int item = threadIdx.x; item < items; item += blockDim.x) {
+    const int cc = item % tc;
+    const int g = item / tc;
+    const int gx = g % gw, gy = g / gw;
+    const int r = kAlongH ? gy * kOpt : gy;  // first output's row in the tile
+    const int q = kAlongH ? gx : gx * kOpt;  // and column
+    const int c = c0 + cc;
+    if (c >= p.c || oh0 + r >= p.ho || ow0 + q >= p.wo) continue;
+    int dt = 0, dl = 0;
+    if (p.symmetric) {
+      int ptc, plc;
+      symmetric_pads(c, p.c, &ptc, &plc);
+      dt = 1 - ptc;
+      dl = 1 - plc;
+    }
+    float acc[kOpt] = {};
+    const int row_step = L.cols * tc;  // one window row, in floats
+    const float* base = win + (p.sh * r + dt) * row_step + (p.sw * q + dl) * tc + cc;
+    const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]
+    if constexpr (kAlongH) {
+      conv_line<KH, kOpt>(base, row_step, p.sh, kh, wc, tc, acc);  // kw == 1
+    } else {
+      for (int i = 0; i < kh; ++i)
+        conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
+    }
+#pragma unroll
+    for (int o = 0; o < kOpt; ++o) {
+      const int oh = oh0 + r + (kAlongH ? o : 0);
+      const int ow = ow0 + q + (kAlongH ? 0 : o);
+      if (oh < p.ho && ow < p.wo)
+        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] =
+            from_float<T>(apply_epilogue(p.ep, c, acc[o]));
+    }
+  }
+}
+
+// Picks the tile and launches. Budget: 48 KB of shared memory per block, so no
+// opt-in is needed and several blocks share an SM.
+template <bool kF16, int KH, int KW>
+int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
+  using T = typename std::conditional<kF16, __half, float>::type;
+  constexpr bool kAlongH = (KW == 1 && KH != 1);
+  const int vec_width = 16 / int(sizeof(T));
+  const bool aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0;
+  const int vec = (a.nhwc && aligned && a.c % vec_width == 0) ? vec_width : 1;
+
+  // Preferred tiles: NCHW walks one channel plane with a wide strip (coalesced
+  // along W); NHWC takes 32 channels (a 128-byte float / 64-byte half row) of a
+  // small spatial patch.
+  Tile t;
+  if (!a.nhwc) {
+    t = kAlongH ? Tile{std::min(round_up(a.ho, kOpt), 32), std::min(a.wo, 32), 1, 1}
+                : Tile{std::min(a.ho, 16), std::min(round_up(a.wo, kOpt), 64), 1, 1};
+  } else {
+    const int tc = std::min(round_up(a.c, vec), 32);
+    t = kAlongH ? Tile{std::min(round_up(a.ho, kOpt), 8), std::min(a.wo, 4), tc, vec}
+                : Tile{std::min(a.ho, 4), std::min(round_up(a.wo, kOpt), 8), tc, vec};
+  }
+  const int symmetric = a.symmetric ? 1 : 0;
+  auto bytes = [&](const Tile& tt) {
+    return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c).floats) * 4;
+  };
+  t = shrink_to_fit(t, kAlongH ? kOpt : 1, kAlongH ? 1 : kOpt, 48 * 1024, bytes);
+
+  DwParams p;
+  p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};
+  p.y = a.y;
+  p.w = a.weights;
+  p.ep = Epilogue{a.ep.scale, a.ep.bias, static_cast<int>(a.ep.act)};
+  p.n = a.n;
+  p.c = a.c;
+  p.ho = a.ho;
+  p.wo = a.wo;
+  p.kh = a.kh;
+  p.kw = a.kw;
+  p.sh = a.sh;
+  p.sw = a.sw;
+  p.pad_top = a.pad_top;
+  p.pad_left = a.pad_left;
+  p.symmetric = symmetric;
+  p.tile_h = t.h;
+  p.tile_w = t.w;
+  p.tile_c = t.c;
+  p.tiles_h = ceil_div(a.ho, t.h);
+  p.tiles_w = ceil_div(a.wo, t.w);
+  p.tiles_c = ceil_div(a.c, t.c);
+  const long long blocks = 1LL * a.n * p.tiles_c * p.tiles_h * p.tiles_w;
+  return static_cast<int>(launch_kernel(&dwconv_kernel<T, KH, KW>,
+                                        dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+                                        bytes(t), stream, p));
+}
+
+}  // namespace xsep::kernels

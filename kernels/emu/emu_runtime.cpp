@@ -1,0 +1,155 @@
+// The emulated device's launch: host threads, barriers, shared memory.
+#include "emu_runtime.h"
+
+#include <barrier>
+#include <condition_variable>
+#include <mutex>
+#include <memory>
+#include <new>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace xsep::emu {
+
+thread_local ThreadState t_state;
+
+namespace {
+thread_local cudaError_t t_last_error = cudaSuccess;
+
+using Barrier = std::barrier<>;
+
+struct AlignedFree {
+  void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+
+void poison(unsigned char* smem, size_t bytes) { std::memset(smem, 0xFF, bytes); }
+}  // namespace
+
+void syncthreads() { static_cast<Barrier*>(t_state.barrier)->arrive_and_wait(); }
+
+cudaError_t take_last_error() {
+  cudaError_t e = t_last_error;
+  t_last_error = cudaSuccess;
+  return e;
+}
+void set_last_error(cudaError_t e) { t_last_error = e; }
+
+cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  if (threads == 0 || threads > 1024 || blocks == 0) return cudaErrorInvalidValue;
+
+  const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;
+  std::unique_ptr<unsigned char[], AlignedFree> smem(
+      static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))));
+  poison(smem.get(), bytes);
+  Barrier barrier(static_cast<std::ptrdiff_t>(threads));
+
+  auto run = [&](uint32_t t) {
+    ThreadState& s = t_state;
+    s.thread_idx = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    s.block_dim = block;
+    s.grid_dim = grid;
+    s.smem = smem.get();
+    s.barrier = &barrier;
+    for (uint64_t b = 0; b < blocks; ++b) {
+      s.block_idx = uint3{static_cast<unsigned>(b % grid.x),
+                          static_cast<unsigned>((b / grid.x) % grid.y),
+                          static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y))};
+      body();
+      barrier.arrive_and_wait();  // the block is done
+      if (t == 0) poison(smem.get(), bytes);
+      barrier.arrive_and_wait();  // the next block starts on poisoned shared memory
+    }
+  };
+
+  // Start gate: no thread runs a block before all of them exist, so a failure
+  // to create one aborts the launch before any output is written.
+  std::mutex gate_mutex;
+  std::condition_variable gate_cv;
+  enum { kWaiting, kGo, kAbort } gate = kWaiting;
+  auto worker = [&](uint32_t t) {
+    {
+      std::unique_lock<std::mutex> lock(gate_mutex);
+      gate_cv.wait(lock, [&] { return gate != kWaiting; });
+      if (gate == kAbort) return;
+    }
+    run(t);
+  };
+  auto open_gate = [&](decltype(gate) to) {
+    std::lock_guard<std::mutex> lock(gate_mutex);
+    gate = to;
+    gate_cv.notify_all();
+  };
+
+  std::vector<std::thread> pool;
+  try {
+    pool.reserve(threads);
+    for (uint32_t t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  } catch (const std::exception&) {
+    open_gate(kAbort);
+    for (auto& th : pool) th.join();
+    return cudaErrorLaunchFailure;
+  }
+  open_gate(kGo);
+  run(0);  // the launching thread plays thread 0
+  for (auto& th : pool) th.join();
+  return cudaSuccess;
+}
+
+}  // namespace xsep::emu
+
+// ---- The CUDA runtime subset of the emulated device (declared by
+// cuda_runtime_api.h, exported from the emulated libxsep.so) -----------------
+extern "C" {
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (p == nullptr) return cudaErrorInvalidValue;
+  // Like the real allocator: 256-byte aligned, never NULL for 0 bytes.
+  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaFree(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (bytes) std::memcpy(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
+  if (bytes) std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaGetLastError(void) { return xsep::emu::take_last_error(); }
+cudaError_t cudaPeekAtLastError(void) { return cudaSuccess; }
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return cudaErrorInvalidValue;
+  *count = 1;
+  return cudaSuccess;
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error (emulated device)";
+    case cudaErrorInvalidValue: return "invalid argument (emulated device)";
+    case cudaErrorMemoryAllocation: return "out of memory (emulated device)";
+    case cudaErrorLaunchFailure: return "launch failed (emulated device)";
+    default: return "unknown error (emulated device)";
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,77 @@
+// The emulated device: just enough of the CUDA programming model for our
+// kernel sources to compile with the host compiler and run on host threads.
+//
+// Execution model (see emu_runtime.cpp): a launch runs its blocks one after
+// another; each block is executed by blockDim.x*y*z host threads (one per CUDA
+// thread, reused across blocks), __syncthreads() is a std::barrier over them,
+// and the dynamic shared memory is one buffer per launch, poisoned with 0xFF
+// bytes (a float NaN) before every block so that reading shared memory the
+// block never wrote shows up as NaN in the output.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <math.h>  // fmaf, fminf, fmaxf: the device math functions the kernels use
+
+// cuda_fp16.h and vector_types.h work with a host compiler (`__half`, `uint4`,
+// conversions). They define the CUDA keywords through crt/host_defines.h, so
+// ours must replace them afterwards.
+#include <cuda_fp16.h>
+#include <vector_types.h>
+
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __shared__
+#undef __launch_bounds__
+#undef __forceinline__
+#define __global__
+#define __device__
+#define __host__
+#define __launch_bounds__(...)
+#define __forceinline__ inline __attribute__((always_inline))
+
+// cuda_fp16.h brings cuda_runtime_api.h: the runtime's types (cudaError_t,
+// cudaStream_t, ...) and declarations. The emulated libxsep.so defines the
+// subset that the library and its tests call (emu_runtime.cpp): device memory is
+// host memory, streams are synchronous, and cudaGetDeviceCount reports one device.
+
+namespace xsep::emu {
+
+struct ThreadState {
+  uint3 thread_idx;
+  uint3 block_idx;
+  dim3 block_dim;
+  dim3 grid_dim;
+  unsigned char* smem;
+  void* barrier;  // std::barrier<>*; opaque here to keep <barrier> out of kernels
+};
+
+// Each host thread that plays a CUDA thread has its own coordinates.
+extern thread_local ThreadState t_state;
+
+// Blocks until every thread of the block has arrived (__syncthreads).
+void syncthreads();
+
+// Runs body() as a grid of `grid` blocks of `block` threads with `smem_bytes`
+// of dynamic shared memory. Synchronous. Returns cudaErrorLaunchFailure when
+// the host threads cannot be created or the configuration is invalid.
+cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+
+// The error of the last launch on this host thread (like cudaGetLastError).
+cudaError_t take_last_error();
+void set_last_error(cudaError_t e);
+
+}  // namespace xsep::emu
+
+#define threadIdx (::xsep::emu::t_state.thread_idx)
+#define blockIdx (::xsep::emu::t_state.block_idx)
+#define blockDim (::xsep::emu::t_state.block_dim)
+#define gridDim (::xsep::emu::t_state.grid_dim)
+
+inline void __syncthreads() { ::xsep::emu::syncthreads(); }
+template <class T>
+inline T __ldg(const T* p) { return *p; }

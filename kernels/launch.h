@@ -1,0 +1,53 @@
+// The kernels' host-side entry points: plain C++ (no CUDA header), called by
+// the C API after it has validated the arguments (src/api/device_api.cpp).
+// Each returns 0 on success, else the CUDA runtime's error code of the launch.
+#pragma once
+
+#include "xsep/xsep.h"
+
+namespace xsep::kernels {
+
+// One depthwise pass with a KH x KW filter: the 2x2, 1xK, Kx1 and KxK operators.
+//   y(n,c,oh,ow) = E( sum_{i<kh, j<kw} w[c][i][j] * x(n,c, sh*oh - pad_top + i, sw*ow - pad_left + j) )
+// with x = 0 outside the image. SYMMETRIC (2x2 only) picks pad_top / pad_left
+// per channel (0 or 1 each, SPEC 2.1).
+struct DwArgs {
+  const void* x;
+  void* y;
+  const float* weights;  // [C][kh][kw]
+  xsep_epilogue ep;
+  int n, c, h, w, ho, wo;
+  int kh, kw, sh, sw;
+  int pad_top, pad_left;
+  bool symmetric;
+  bool f16;
+  bool nhwc;
+};
+
+// The fused XSepConv block (SPEC 2.5).
+struct XsArgs {
+  const void* x;
+  void* y;
+  const float* w2x2;  // [C][2][2]
+  const float* w1xk;  // [C][k]
+  const float* wkx1;  // [C][k]
+  xsep_epilogue ep2x2, ep1xk, epkx1;
+  int n, c, h, w, ho, wo;
+  int k, stride;
+  int pad_top, pad_left;  // the 2x2 direction, unless symmetric
+  bool symmetric;
+  bool f16;
+  bool nhwc;
+};
+
+int run_dwconv(const DwArgs& args, cudaStream_t stream);
+int run_xsepconv(const XsArgs& args, cudaStream_t stream);
+
+// Per-(dtype, filter shape) launchers, explicitly instantiated in the
+// dwconv_*.cu / xsepconv_*.cu files. KH or KW == 0: the run-time-K kernel.
+template <bool kF16, int KH, int KW>
+int launch_dwconv(const DwArgs& args, cudaStream_t stream);
+template <bool kF16, int K>
+int launch_xsepconv(const XsArgs& args, cudaStream_t stream);
+
+}  // namespace xsep::kernels

@@ -1,0 +1,82 @@
+// Copies a window of the input into shared memory as float32, zero-filled
+// outside the image and past the last channel: the kernels' only read of x.
+#pragma once
+
+#include "device_common.cuh"
+
+namespace xsep::kernels {
+
+// Where x lives and how it is laid out.
+struct InputView {
+  const void* data;
+  int c, h, w;
+  bool nhwc;
+  int vec;  // elements per 16-byte load (NHWC, aligned, C % vec == 0), else 1
+};
+
+// Fills tile[(r * cols + col) * tc + cc] = x(n, c0 + cc, r0 + r, col0 + col)
+// for r < rows, col < cols, cc < tc. The linear index runs with cc fastest,
+// then col: consecutive threads read consecutive addresses in both layouts
+// (NHWC: channels; NCHW with tc == 1: columns), so the loads coalesce.
+template <typename T>
+__device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, int tc, int r0,
+                                            int col0, int rows, int cols, float* tile) {
+  const T* x = static_cast<const T*>(in.data);
+  if (in.vec > 1) {
+    // 16-byte path (NHWC): a vector holds `vec` consecutive channels; c0 and
+    // tc are multiples of vec and so is C, so a vector is wholly in or out.
+    const int vec = in.vec;
+    const int tcv = tc / vec;
+    const int total = rows * cols * tcv;
+    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
+      const int cv = idx % tcv;
+      const int rc = idx / tcv;  // r * cols + col
+      const int col = rc % cols, r = rc / cols;
+      const int ih = r0 + r, iw = col0 + col, c = c0 + cv * vec;
+      float* dst = tile + rc * tc + cv * vec;
+      if (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(x + ((n * in.h + ih) * in.w + iw) * in.c + c);
+        T v[16 / sizeof(T)];
+        __builtin_memcpy(static_cast<void*>(v), &raw, sizeof raw);
+#pragma unroll
+        for (int e = 0; e < int(16 / sizeof(T)); ++e) dst[e] = to_float(v[e]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < int(16 / sizeof(T)); ++e) dst[e] = 0.f;
+      }
+    }
+    return;
+  }
+  const int total = rows * cols * tc;
+  for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
+    const int cc = idx % tc;
+    const int rc = idx / tc;
+    const int col = rc % cols, r = rc / cols;
+    const int ih = r0 + r, iw = col0 + col, c = c0 + cc;
+    float v = 0.f;
+    if (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
+      const int off = in.nhwc ? ((n * in.h + ih) * in.w + iw) * in.c + c
+                              : ((n * in.c + c) * in.h + ih) * in.w + iw;
+      v = to_float(x[off]);
+    }
+    tile[idx] = v;
+  }
+}
+
+// Offset of output element (n, c, oh, ow) of an N x C x HO x WO tensor.
+__device__ __forceinline__ int out_offset(bool nhwc, int c_total, int ho, int wo, int n, int c,
+                                          int oh, int ow) {
+  return nhwc ? ((n * ho + oh) * wo + ow) * c_total + c : ((n * c_total + c) * ho + oh) * wo + ow;
+}
+
+// Copies `count` per-channel weights (count taps for each of tc channels) into
+// shared memory as wts[tap * tc + cc], zero for channels past C.
+__device__ __forceinline__ void stage_weights(const float* w, int taps, int c0, int tc, int c_total,
+                                              float* wts) {
+  for (int i = threadIdx.x; i < taps * tc; i += blockDim.x) {
+    const int cc = i % tc, tap = i / tc, c = c0 + cc;
+    wts[i] = c < c_total ? w[c * taps + tap] : 0.f;
+  }
+}
+
+}  // namespace xsep::kernels

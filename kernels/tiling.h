@@ -1,0 +1,44 @@
+// Host-side choice of a block's tile: how many output rows, columns and
+// channels one block computes, shrunk until its shared memory fits a budget.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+
+namespace xsep::kernels {
+
+// Outputs per thread along the blocked axis (the register blocking of conv_line).
+constexpr int kOpt = 4;
+
+inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+inline int ceil_div(int v, int m) { return (v + m - 1) / m; }
+
+struct Tile {
+  int h, w, c;  // outputs per block: rows, columns, channels
+  int vec;      // staging vector width (1 = scalar)
+};
+
+// Starts from `t` and halves the larger spatial side (never below `min_h` /
+// `min_w`, staying a multiple of them), then the channel count, until
+// smem_bytes(tile) <= budget. min_* are kOpt on a register-blocked axis.
+inline Tile shrink_to_fit(Tile t, int min_h, int min_w, size_t budget,
+                          const std::function<size_t(const Tile&)>& smem_bytes) {
+  while (smem_bytes(t) > budget) {
+    if (t.h > min_h && t.h >= t.w) {
+      t.h = std::max(min_h, round_up(t.h / 2, min_h));
+    } else if (t.w > min_w) {
+      t.w = std::max(min_w, round_up(t.w / 2, min_w));
+    } else if (t.h > min_h) {
+      t.h = std::max(min_h, round_up(t.h / 2, min_h));
+    } else if (t.c > 1) {
+      t.c /= 2;
+      if (t.c % t.vec != 0) t.vec = 1;
+    } else {
+      break;  // the smallest tile; every supported K fits it (checked by the caller)
+    }
+  }
+  return t;
+}
+
+}  // namespace xsep::kernels

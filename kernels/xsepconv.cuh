@@ -1,0 +1,225 @@
+// The fused XSepConv block (SPEC 2.5) in one kernel:
+//   t1 = E1(dw2x2_dir(x)),  t2 = E2(1xK_s(t1)),  y = E3(Kx1_s(t2)).
+// x is read once into shared memory, t1 and t2 live only in shared memory
+// (float32, also for float16 I/O), y is written once.
+//
+// Index math for a block whose output tile starts at (oh0, ow0), with
+// s = stride, K = k, tile_h x tile_w outputs (multiples of kOpt):
+//   y(oh, ow)  needs t2 rows s*oh - K/2 + i        -> rows ra .. ra+R-1,
+//              ra = s*oh0 - K/2, R = s*(tile_h-1) + K
+//   t2(r, ow)  needs t1 cols s*ow - K/2 + j        -> cols ca .. ca+C1-1,
+//              ca = s*ow0 - K/2, C1 = s*(tile_w-1) + K rounded up to kOpt
+//   t1(r, c)   needs x rows r-1 .. r+1, cols c-1 .. c+1 (the direction picks two
+//              of each) -> the x window is (R+2) x (C1+2) starting at (ra-1, ca-1).
+// Outside the image t1 and t2 are zero: the intermediates' own zero padding,
+// which is not the same as evaluating the 2x2 or 1xK filter there.
+#pragma once
+
+#include "launch.h"
+#include "stage.cuh"
+#include "tiling.h"
+
+namespace xsep::kernels {
+
+struct XsParams {
+  InputView in;
+  void* y;
+  const float* w2x2;
+  const float* w1xk;
+  const float* wkx1;
+  Epilogue e1, e2, e3;
+  int n, c, ho, wo;
+  int k, s;
+  int pad_top, pad_left, symmetric;
+  int tile_h, tile_w, tile_c;
+  int tiles_h, tiles_w, tiles_c;
+};
+
+// Shared memory, in floats: weights [4 + 2K][tile_c]; t1 [R][C1][tile_c]; then
+// one region holding first the x window [R+2][C1+2][tile_c] and, once t1 is
+// computed and the window is dead, t2 [R][tile_w][tile_c].
+struct XsSmem {
+  int weights, rows, c1, t1, xrows, xcols, region, floats;
+};
+inline __host__ __device__ XsSmem xs_smem(int k, int s, int th, int tw, int tc) {
+  XsSmem m;
+  m.weights = ((4 + 2 * k) * tc + 3) / 4 * 4;
+  m.rows = s * (th - 1) + k;
+  m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
+  m.t1 = m.rows * m.c1 * tc;
+  m.xrows = m.rows + 2;
+  m.xcols = m.c1 + 2;
+  const int window = m.xrows * m.xcols * tc, t2 = m.rows * tw * tc;
+  m.region = window > t2 ? window : t2;
+  m.floats = m.weights + m.t1 + m.region;
+  return m;
+}
+
+template <typename T, int K>
+__global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
+  const int k = K > 0 ? K : p.k;
+  const int s = p.s;
+  XSEP_DYNAMIC_SMEM(smem);
+
+  // blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw
+  int b = blockIdx.x;
+  const int tw = b % p.tiles_w;
+  b /= p.tiles_w;
+  const int th = b % p.tiles_h;
+  b /= p.tiles_h;
+  const int cb = b % p.tiles_c;
+  const int n = b / p.tiles_c;
+  const int tc = p.tile_c;
+  const int oh0 = th * p.tile_h, ow0 = tw * p.tile_w, c0 = cb * tc;
+  const int ra = s * oh0 - k / 2, ca = s * ow0 - k / 2;
+  const int H = p.in.h, W = p.in.w;
+
+  const XsSmem L = xs_smem(k, s, p.tile_h, p.tile_w, tc);
+  float* w2 = smem;              // [4][tc]
+  float* w1 = w2 + 4 * tc;       // [k][tc]
+  float* wk = w1 + k * tc;       // [k][tc]
+  float* t1 = smem + L.weights;  // [rows][c1][tc]
+  float* xw = t1 + L.t1;         // x window [xrows][xcols][tc]
+  float* t2 = xw;                // later: [rows][tile_w][tc]
+  stage_weights(p.w2x2, 4, c0, tc, p.c, w2);
+  stage_weights(p.w1xk, k, c0, tc, p.c, w1);
+  stage_weights(p.wkx1, k, c0, tc, p.c, wk);
+  stage_input<T>(p.in, n, c0, tc, ra - 1, ca - 1, L.xrows, L.xcols, xw);
+  __syncthreads();
+
+  // ---- Pass 1: t1(r, col) = E1(2x2 conv), kOpt columns per item ------------
+  // Direction (pad_top pt, pad_left pl): t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j),
+  // which sits at window row r + 1 - pt + i, column col + 1 - pl + j.
+  {
+    const int gw = L.c1 / kOpt;
+    const int items = L.rows * gw * tc;
+    const int xrow_step = L.xcols * tc;
+    for (int item = threadIdx.x; item < items; item += blockDim.x) {
+      const int cc = item % tc;
+      const int g = item / tc;
+      const int col = (g % gw) * kOpt, r = g / gw;
+      const int c = c0 + cc;
+      int pt = p.pad_top, pl = p.pad_left;
+      if (p.symmetric) symmetric_pads(c < p.c ? c : 0, p.c, &pt, &pl);
+      const float* x0 = xw + (r + 1 - pt) * xrow_step + (col + 1 - pl) * tc + cc;
+      const float* x1 = x0 + xrow_step;
+      float a0[kOpt + 1], a1[kOpt + 1];
+#pragma unroll
+      for (int e = 0; e <= kOpt; ++e) {
+        a0[e] = x0[e * tc];
+        a1[e] = x1[e * tc];
+      }
+      const float w00 = w2[0 * tc + cc], w01 = w2[1 * tc + cc];
+      const float w10 = w2[2 * tc + cc], w11 = w2[3 * tc + cc];
+      const bool row_in = ra + r >= 0 && ra + r < H;
+      float* dst = t1 + (r * L.c1 + col) * tc + cc;
+#pragma unroll
+      for (int o = 0; o < kOpt; ++o) {
+        float v = w00 * a0[o];
+        v = fmaf(w01, a0[o + 1], v);
+        v = fmaf(w10, a1[o], v);
+        v = fmaf(w11, a1[o + 1], v);
+        const int gc = ca + col + o;
+        const bool in = row_in && gc >= 0 && gc < W && c < p.c;
+        dst[o * tc] = in ? apply_epilogue(p.e1, c, v) : 0.f;
+      }
+    }
+  }
+  __syncthreads();
+
+  // ---- Pass 2: t2(r, oc) = E2(sum_j w1xk[j] t1(r, s*oc + j)), kOpt columns per item
+  {
+    const int gw = p.tile_w / kOpt;
+    const int items = L.rows * gw * tc;
+    for (int item = threadIdx.x; item < items; item += blockDim.x) {
+      const int cc = item % tc;
+      const int g = item / tc;
+      const int oc = (g % gw) * kOpt, r = g / gw;
+      const int c = c0 + cc;
+      float acc[kOpt] = {};
+      conv_line<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, w1 + cc, tc, acc);
+      const bool row_in = ra + r >= 0 && ra + r < H && c < p.c;
+      float* dst = t2 + (r * p.tile_w + oc) * tc + cc;
+#pragma unroll
+      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(p.e2, c, acc[o]) : 0.f;
+    }
+  }
+  __syncthreads();
+
+  // ---- Pass 3: y(or, oc) = E3(sum_i wkx1[i] t2(s*or + i, oc)), kOpt rows per item
+  {
+    const int gh = p.tile_h / kOpt;
+    const int items = gh * p.tile_w * tc;
+    const int row_step = p.tile_w * tc;
+    T* y = static_cast<T*>(p.y);
+    for (int item = threadIdx.x; item < items; item += blockDim.x) {
+      const int cc = item % tc;
+      const int g = item / tc;
+      const int oc = g % p.tile_w, orow = (g / p.tile_w) * kOpt;
+      const int c = c0 + cc;
+      const int ow = ow0 + oc;
+      if (c >= p.c || ow >= p.wo || oh0 + orow >= p.ho) continue;
+      float acc[kOpt] = {};
+      conv_line<K, kOpt>(t2 + (s * orow) * row_step + oc * tc + cc, row_step, s, k, wk + cc, tc, acc);
+#pragma unroll
+      for (int o = 0; o < kOpt; ++o) {
+        const int oh = oh0 + orow + o;
+        if (oh < p.ho)
+          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] =
+              from_float<T>(apply_epilogue(p.e3, c, acc[o]));
+      }
+    }
+  }
+}
+
+// Picks the tile and launches. Budget: 96 KB of shared memory per block (two
+// blocks per H100 SM); the fused block needs room for x, t1 and t2.
+template <bool kF16, int K>
+int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
+  using T = typename std::conditional<kF16, __half, float>::type;
+  const int vec_width = 16 / int(sizeof(T));
+  const bool aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0;
+  const int vec = (a.nhwc && aligned && a.c % vec_width == 0) ? vec_width : 1;
+
+  Tile t;
+  if (!a.nhwc) {
+    t = Tile{std::min(round_up(a.ho, kOpt), 16), std::min(round_up(a.wo, kOpt), 32), 1, 1};
+  } else {
+    t = Tile{std::min(round_up(a.ho, kOpt), 8), std::min(round_up(a.wo, kOpt), 8),
+             std::min(round_up(a.c, vec), 32), vec};
+  }
+  auto bytes = [&](const Tile& tt) {
+    return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c).floats) * 4;
+  };
+  t = shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes);
+
+  XsParams p;
+  p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};
+  p.y = a.y;
+  p.w2x2 = a.w2x2;
+  p.w1xk = a.w1xk;
+  p.wkx1 = a.wkx1;
+  p.e1 = Epilogue{a.ep2x2.scale, a.ep2x2.bias, static_cast<int>(a.ep2x2.act)};
+  p.e2 = Epilogue{a.ep1xk.scale, a.ep1xk.bias, static_cast<int>(a.ep1xk.act)};
+  p.e3 = Epilogue{a.epkx1.scale, a.epkx1.bias, static_cast<int>(a.epkx1.act)};
+  p.n = a.n;
+  p.c = a.c;
+  p.ho = a.ho;
+  p.wo = a.wo;
+  p.k = a.k;
+  p.s = a.stride;
+  p.pad_top = a.pad_top;
+  p.pad_left = a.pad_left;
+  p.symmetric = a.symmetric ? 1 : 0;
+  p.tile_h = t.h;
+  p.tile_w = t.w;
+  p.tile_c = t.c;
+  p.tiles_h = ceil_div(a.ho, t.h);
+  p.tiles_w = ceil_div(a.wo, t.w);
+  p.tiles_c = ceil_div(a.c, t.c);
+  const long long blocks = 1LL * a.n * p.tiles_c * p.tiles_h * p.tiles_w;
+  return static_cast<int>(launch_kernel(&xsepconv_kernel<T, K>, dim3(static_cast<unsigned>(blocks)),
+                                        dim3(kThreads), bytes(t), stream, p));
+}
+
+}  // namespace xsep::kernels

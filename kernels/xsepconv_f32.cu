@@ -1,0 +1,13 @@
+// Explicit instantiations of the fused XSepConv launcher for f32 I/O
+// (K = 0 is the run-time-K kernel).
+#include "xsepconv.cuh"
+
+namespace xsep::kernels {
+
+template int launch_xsepconv<false, 3>(const XsArgs&, cudaStream_t);
+template int launch_xsepconv<false, 5>(const XsArgs&, cudaStream_t);
+template int launch_xsepconv<false, 7>(const XsArgs&, cudaStream_t);
+template int launch_xsepconv<false, 9>(const XsArgs&, cudaStream_t);
+template int launch_xsepconv<false, 0>(const XsArgs&, cudaStream_t);
+
+}  // namespace xsep::kernels

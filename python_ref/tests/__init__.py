@@ -1,0 +1,1 @@
+# Test package of python_ref (makes pytest import the tests as python_ref.tests.*).

@@ -1,0 +1,14 @@
+// Internal error plumbing shared by every entry point of the library: the
+// thread-local message behind xsep_last_error() and a printf-style setter.
+#pragma once
+
+#include "xsep/xsep.h"
+
+namespace xsep::detail {
+
+// Records "<fn>: <formatted message>" as this thread's last error and returns
+// `status`, so a check reads `return fail(s, fn, "...", ...);`.
+xsep_status fail(xsep_status status, const char* fn, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+}  // namespace xsep::detail

@@ -1,0 +1,193 @@
+// The bad-input contract of every operator (see validate.h).
+#include "validate.h"
+
+#include <cinttypes>
+
+#include "error.h"
+
+namespace xsep::detail {
+namespace {
+
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::k2x2: return "2x2";
+    case Op::k1xK: return "1xK";
+    case Op::kKx1: return "Kx1";
+    case Op::kKxK: return "KxK";
+    case Op::kXSep: return "XSepConv";
+  }
+  return "?";
+}
+
+xsep_status check_desc(const char* fn, const xsep_tensor_desc* d, Problem* p) {
+  if (d == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "x_desc is NULL");
+  const int64_t dims[4] = {d->n, d->c, d->h, d->w};
+  const char* names[4] = {"n", "c", "h", "w"};
+  for (int i = 0; i < 4; ++i) {
+    if (dims[i] < 1) {
+      return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "x_desc->%s = %" PRId64 "; it must be >= 1",
+                  names[i], dims[i]);
+    }
+  }
+  const int dtype = enum_value(d->dtype);
+  if (dtype != XSEP_DTYPE_F32 && dtype != XSEP_DTYPE_F16) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x_desc->dtype = %d; allowed: XSEP_DTYPE_F32 (0), XSEP_DTYPE_F16 (1)", dtype);
+  }
+  const int layout = enum_value(d->layout);
+  if (layout != XSEP_LAYOUT_NCHW && layout != XSEP_LAYOUT_NHWC) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x_desc->layout = %d; allowed: XSEP_LAYOUT_NCHW (0), XSEP_LAYOUT_NHWC (1)", layout);
+  }
+  int64_t elems = 0;
+  if (__builtin_mul_overflow(d->n, d->c, &elems) || __builtin_mul_overflow(elems, d->h, &elems) ||
+      __builtin_mul_overflow(elems, d->w, &elems) || elems > INT64_MAX / 8) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x_desc n*c*h*w = %" PRId64 "*%" PRId64 "*%" PRId64 "*%" PRId64
+                " overflows a 64-bit byte count",
+                d->n, d->c, d->h, d->w);
+  }
+  if (elems > kMaxElements) {
+    return fail(XSEP_STATUS_UNSUPPORTED, fn,
+                "x has %" PRId64 " elements; at most 2^31-1 per tensor are supported", elems);
+  }
+  p->n = d->n;
+  p->c = d->c;
+  p->h = d->h;
+  p->w = d->w;
+  p->dtype = static_cast<xsep_dtype>(dtype);
+  p->layout = static_cast<xsep_layout>(layout);
+  p->x_elems = elems;
+  p->elem_bytes = dtype == XSEP_DTYPE_F32 ? 4 : 2;
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_status check_k_stride(const char* fn, Op op, int32_t k, int32_t stride) {
+  if (k < 1 || k % 2 == 0) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "k = %d for the %s pass; k must be odd and >= 1 (provided: 1..%d)",
+                static_cast<int>(k), op_name(op), kMaxK);
+  }
+  if (k > kMaxK) {
+    return fail(XSEP_STATUS_UNSUPPORTED, fn, "k = %d; kernels are provided for odd k up to %d",
+                static_cast<int>(k), kMaxK);
+  }
+  if (stride < 1) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "stride = %d; it must be >= 1 (provided: 1, 2)",
+                static_cast<int>(stride));
+  }
+  if (stride > 2) {
+    return fail(XSEP_STATUS_UNSUPPORTED, fn, "stride = %d; strides 1 and 2 are provided",
+                static_cast<int>(stride));
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_status check_pad(const char* fn, const char* what, const xsep_pad& pad, xsep_pad* out) {
+  const int v = enum_value(pad);
+  if (v < XSEP_PAD_TOP_LEFT || v > XSEP_PAD_SYMMETRIC) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "%s = %d; allowed: XSEP_PAD_TOP_LEFT (0) .. XSEP_PAD_SYMMETRIC (4)", what, v);
+  }
+  *out = static_cast<xsep_pad>(v);
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_status check_epilogue(const char* fn, const char* what, const xsep_epilogue* ep) {
+  if (ep == nullptr) return XSEP_STATUS_SUCCESS;  // identity
+  const int act = enum_value(ep->act);
+  if (act < XSEP_ACT_NONE || act > XSEP_ACT_HARDSWISH) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "%s.act = %d; allowed: XSEP_ACT_NONE (0) .. XSEP_ACT_HARDSWISH (3)", what, act);
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
+// Output extent of an axis of size n filtered with stride s and "same" padding.
+int64_t strided(int64_t n, int32_t s) { return (n - 1) / s + 1; }
+
+xsep_status check_buffers(const char* fn, const void* x, const void* y, Problem* p) {
+  p->y_elems = p->n * p->c * p->ho * p->wo;  // <= x_elems: no overflow
+  if (x == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "x is NULL");
+  if (y == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "y is NULL");
+  const uintptr_t xb = reinterpret_cast<uintptr_t>(x);
+  const uintptr_t yb = reinterpret_cast<uintptr_t>(y);
+  const uintptr_t xe = xb + static_cast<uintptr_t>(p->x_elems * p->elem_bytes);
+  const uintptr_t ye = yb + static_cast<uintptr_t>(p->y_elems * p->elem_bytes);
+  if (xb < ye && yb < xe) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x [%p, +%" PRId64 " bytes) and y [%p, +%" PRId64
+                " bytes) overlap; in-place operation is not supported",
+                x, p->x_elems * p->elem_bytes, y, p->y_elems * p->elem_bytes);
+  }
+  const uintptr_t align = static_cast<uintptr_t>(p->elem_bytes);
+  if (xb % align != 0 || yb % align != 0) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x (%p) and y (%p) must be aligned to their element size (%" PRId64 " bytes)", x,
+                y, p->elem_bytes);
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_desc, const void* x,
+                            const float* w, int32_t k, int32_t stride, const xsep_pad& pad,
+                            const xsep_epilogue* ep, const void* y, Problem* out) {
+  Problem p{};
+  p.op = op;
+  if (xsep_status s = check_desc(fn, x_desc, &p)) return s;
+  if (op == Op::k2x2) {
+    if (xsep_status s = check_pad(fn, "pad", pad, &p.pad)) return s;
+    p.k = 2;
+    p.stride = 1;
+  } else {
+    if (xsep_status s = check_k_stride(fn, op, k, stride)) return s;
+    p.k = k;
+    p.stride = stride;
+    p.pad = XSEP_PAD_TOP_LEFT;
+  }
+  if (w == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "w (weights) is NULL");
+  if (xsep_status s = check_epilogue(fn, "ep", ep)) return s;
+  const bool strides_h = op == Op::kKx1 || op == Op::kKxK;
+  const bool strides_w = op == Op::k1xK || op == Op::kKxK;
+  p.ho = strides_h ? strided(p.h, p.stride) : p.h;
+  p.wo = strides_w ? strided(p.w, p.stride) : p.w;
+  if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
+  *out = p;
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_status validate_xsepconv(const char* fn, const xsep_tensor_desc* x_desc, const void* x,
+                              const xsep_xsepconv_params* params, const void* y, Problem* out) {
+  Problem p{};
+  p.op = Op::kXSep;
+  if (xsep_status s = check_desc(fn, x_desc, &p)) return s;
+  if (params == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params is NULL");
+  if (xsep_status s = check_k_stride(fn, Op::kXSep, params->k, params->stride)) return s;
+  if (xsep_status s = check_pad(fn, "params->pad", params->pad, &p.pad)) return s;
+  if (params->w2x2 == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->w2x2 is NULL");
+  if (params->w1xk == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->w1xk is NULL");
+  if (params->wkx1 == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->wkx1 is NULL");
+  if (xsep_status s = check_epilogue(fn, "params->ep2x2", &params->ep2x2)) return s;
+  if (xsep_status s = check_epilogue(fn, "params->ep1xk", &params->ep1xk)) return s;
+  if (xsep_status s = check_epilogue(fn, "params->epkx1", &params->epkx1)) return s;
+  p.k = params->k;
+  p.stride = params->stride;
+  p.ho = strided(p.h, p.stride);
+  p.wo = strided(p.w, p.stride);
+  if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
+  *out = p;
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_pad symmetric_direction(int64_t c, int64_t channels) {
+  static const xsep_pad kOrder[4] = {XSEP_PAD_BOTTOM_RIGHT, XSEP_PAD_TOP_LEFT,
+                                     XSEP_PAD_BOTTOM_LEFT, XSEP_PAD_TOP_RIGHT};
+  const int64_t q = channels / 4, m = channels % 4;
+  const int64_t big = m * (q + 1);  // channels held by the m groups of size q+1
+  const int64_t group = c < big ? c / (q + 1) : m + (c - big) / q;
+  return kOrder[group];
+}
+
+}  // namespace xsep::detail
