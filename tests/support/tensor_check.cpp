@@ -1,0 +1,112 @@
+// Helpers of tensor_check.h.
+#include "tensor_check.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace xsep_test {
+
+uint16_t f32_to_f16_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t abs = x & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;                 // NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00;                // >= 65520: rounds to infinity
+  if (abs < 0x38800000) {                                     // below 2^-14: subnormal half
+    const float scaled = std::fabs(f) * 16777216.0f;          // exact: units of 2^-24
+    return sign | static_cast<uint16_t>(std::nearbyint(scaled));
+  }
+  // Normal: drop 13 mantissa bits with round to nearest, ties to even.
+  const uint32_t rebased = abs - (112u << 23);                // exponent bias 127 -> 15
+  const uint32_t lsb = (rebased >> 13) & 1;
+  return sign | static_cast<uint16_t>((rebased + 0xfff + lsb) >> 13);
+}
+
+float f16_bits_to_f32(uint16_t h) {
+  const int exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  float mag;
+  if (exp == 0) mag = std::ldexp(static_cast<float>(frac), -24);
+  else if (exp == 31) mag = frac ? NAN : INFINITY;
+  else mag = std::ldexp(static_cast<float>(1024 + frac), exp - 25);
+  return (h & 0x8000) ? -mag : mag;
+}
+
+std::vector<unsigned char> encode(const std::vector<float>& values, xsep_dtype dtype) {
+  std::vector<unsigned char> out(values.size() * (dtype == XSEP_DTYPE_F32 ? 4 : 2));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == XSEP_DTYPE_F32) {
+      std::memcpy(&out[i * 4], &values[i], 4);
+    } else {
+      const uint16_t b = f32_to_f16_bits(values[i]);
+      std::memcpy(&out[i * 2], &b, 2);
+    }
+  }
+  return out;
+}
+
+std::vector<double> decode(const void* data, size_t count, xsep_dtype dtype) {
+  std::vector<double> out(count);
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < count; ++i) {
+    if (dtype == XSEP_DTYPE_F32) {
+      float f;
+      std::memcpy(&f, p + i * 4, 4);
+      out[i] = f;
+    } else {
+      uint16_t b;
+      std::memcpy(&b, p + i * 2, 2);
+      out[i] = f16_bits_to_f32(b);
+    }
+  }
+  return out;
+}
+
+std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(count);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+::testing::AssertionResult matches_reference(const std::vector<double>& ref,
+                                             const std::vector<double>& got, xsep_dtype dtype) {
+  if (ref.size() != got.size()) {
+    return ::testing::AssertionFailure()
+           << "size mismatch: ref " << ref.size() << " vs got " << got.size();
+  }
+  const double rel_l2_bound = dtype == XSEP_DTYPE_F32 ? 1e-5 : 2e-3;
+  const double max_rel_bound = dtype == XSEP_DTYPE_F32 ? 1e-4 : 4e-3;
+  double max_ref = 0, num = 0, den = 0, max_err = 0;
+  for (size_t i = 0; i < ref.size(); ++i) max_ref = std::max(max_ref, std::fabs(ref[i]));
+  std::ostringstream bad;
+  int shown = 0;
+  size_t nonfinite = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) {
+      ++nonfinite;
+      if (shown < 5) bad << "\n  [" << i << "] got " << got[i] << " (not finite), ref " << ref[i], ++shown;
+      continue;
+    }
+    const double e = std::fabs(got[i] - ref[i]);
+    num += e * e;
+    den += ref[i] * ref[i];
+    max_err = std::max(max_err, e);
+    if (e > max_rel_bound * max_ref && shown < 5) {
+      bad << "\n  [" << i << "] got " << got[i] << ", ref " << ref[i] << ", |diff| " << e;
+      ++shown;
+    }
+  }
+  const double rel_l2 = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  if (nonfinite > 0 || rel_l2 > rel_l2_bound || max_err > max_rel_bound * max_ref) {
+    return ::testing::AssertionFailure()
+           << ref.size() << " elements: " << nonfinite << " not finite, rel L2 " << rel_l2
+           << " (bound " << rel_l2_bound << "), max|diff| " << max_err << " (bound "
+           << max_rel_bound * max_ref << ")" << bad.str();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace xsep_test

@@ -1,0 +1,34 @@
+// The accuracy contract of SPEC section 5 as a GoogleTest assertion, plus the
+// small host-side helpers every test needs (random data, float16 round trips).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "xsep/xsep.h"
+
+namespace xsep_test {
+
+// float16 <-> float conversions for test data (IEEE binary16, round to nearest even).
+uint16_t f32_to_f16_bits(float v);
+float f16_bits_to_f32(uint16_t h);
+
+// Bytes of `values` stored as dtype (float32, or float16 rounded to nearest even).
+std::vector<unsigned char> encode(const std::vector<float>& values, xsep_dtype dtype);
+// The values of a buffer of `count` elements of dtype, as doubles.
+std::vector<double> decode(const void* data, size_t count, xsep_dtype dtype);
+
+// Uniform random floats in [lo, hi), never all zero; seeded for reproducibility.
+std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed);
+
+// SPEC 5: every element finite, ||got-ref||2/||ref||2 <= rel_l2 and
+// max|got-ref| <= max_rel * max|ref| with the dtype's bounds. On failure the
+// message names the first few mismatching flat indices.
+::testing::AssertionResult matches_reference(const std::vector<double>& ref,
+                                             const std::vector<double>& got, xsep_dtype dtype);
+
+}  // namespace xsep_test

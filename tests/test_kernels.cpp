@@ -1,0 +1,221 @@
+// The device operators (xsep_dwconv2x2 ... xsep_xsepconv) against the naive C
+// reference on random data: every operator x dtype x layout x K x stride x pad
+// mode, epilogues and edge shapes cycled through the matrix. Outputs are
+// poisoned with NaN before each call and a guard band after y must survive.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "support/device_buffer.h"
+#include "support/tensor_check.h"
+#include "xsep/reference.h"
+#include "xsep/xsep.h"
+
+namespace {
+
+using xsep_test::DeviceBuffer;
+
+enum class Op { k2x2, k1xK, kKx1, kKxK, kXSep };
+const char* kOpNames[] = {"Dwconv2x2", "Dwconv1xK", "DwconvKx1", "DwconvKxK", "XSepConv"};
+const char* kPadNames[] = {"tl", "tr", "bl", "br", "sym"};
+
+struct Shape {
+  int n, c, h, w;
+};
+// Edge shapes: 1x1, C = 1, odd C (no vector path), C a multiple of 8 (vector
+// path for both dtypes), C > 32 (several channel blocks), H or W < K, planes
+// wider / taller than one tile.
+const Shape kShapes[] = {{1, 1, 1, 1},  {2, 3, 5, 7},  {1, 16, 9, 8},  {1, 9, 13, 11},
+                         {1, 40, 6, 5}, {1, 2, 3, 70}, {2, 8, 17, 19}, {1, 5, 33, 3}};
+constexpr int kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
+
+struct Case {
+  Op op;
+  xsep_dtype dtype;
+  xsep_layout layout;
+  int k, stride;
+  xsep_pad pad;
+  int shape;     // index into kShapes
+  int epilogue;  // 0..7: activation = e % 4, scale/bias present by bit 2
+  int x_offset;  // elements x is shifted by (1: misaligned, scalar path)
+};
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  const Case& c = info.param;
+  std::string s = kOpNames[static_cast<int>(c.op)];
+  s += c.dtype == XSEP_DTYPE_F32 ? "_f32" : "_f16";
+  s += c.layout == XSEP_LAYOUT_NCHW ? "_nchw" : "_nhwc";
+  if (c.op != Op::k2x2) s += "_k" + std::to_string(c.k) + "_s" + std::to_string(c.stride);
+  if (c.op == Op::k2x2 || c.op == Op::kXSep) s += std::string("_") + kPadNames[c.pad];
+  s += "_shape" + std::to_string(c.shape) + "_ep" + std::to_string(c.epilogue);
+  if (c.x_offset) s += "_misaligned";
+  return s;
+}
+
+// Builds the matrix; `counter` cycles shapes and epilogues so that every value
+// of each meets many of the others without a full cross product.
+std::vector<Case> full_matrix() {
+  std::vector<Case> cases;
+  int counter = 0;
+  auto add = [&](Op op, xsep_dtype dt, xsep_layout lay, int k, int s, xsep_pad pad) {
+    const int i = counter++;
+    cases.push_back(Case{op, dt, lay, k, s, pad, i % kNumShapes, (i * 3) % 8, 0});
+  };
+  const xsep_dtype dtypes[] = {XSEP_DTYPE_F32, XSEP_DTYPE_F16};
+  const xsep_layout layouts[] = {XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC};
+  const int ks[] = {1, 3, 5, 7, 9, 13, 31};
+  for (xsep_dtype dt : dtypes)
+    for (xsep_layout lay : layouts) {
+      for (int p = 0; p <= XSEP_PAD_SYMMETRIC; ++p)
+        for (int rep = 0; rep < 2; ++rep) add(Op::k2x2, dt, lay, 2, 1, static_cast<xsep_pad>(p));
+      for (Op op : {Op::k1xK, Op::kKx1, Op::kKxK})
+        for (int k : ks)
+          for (int s : {1, 2}) add(op, dt, lay, k, s, XSEP_PAD_TOP_LEFT);
+      for (int k : ks)
+        for (int s : {1, 2})
+          for (int p = 0; p <= XSEP_PAD_SYMMETRIC; ++p) add(Op::kXSep, dt, lay, k, s, static_cast<xsep_pad>(p));
+    }
+  // Pointers with only element alignment take the scalar path.
+  for (xsep_dtype dt : dtypes)
+    for (Op op : {Op::k2x2, Op::kKxK, Op::kXSep})
+      cases.push_back(Case{op, dt, XSEP_LAYOUT_NHWC, op == Op::k2x2 ? 2 : 5, 1, XSEP_PAD_SYMMETRIC, 2, 5, 1});
+  return cases;
+}
+
+// A few configurations that exercise every shared-memory phase, for the
+// ThreadSanitizer run (a race on shared memory must fail it).
+std::vector<Case> race_subset() {
+  return {
+      Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 5, 1, XSEP_PAD_SYMMETRIC, 6, 7, 0},
+      Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 7, 2, XSEP_PAD_TOP_RIGHT, 4, 3, 0},
+      Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 13, 1, XSEP_PAD_BOTTOM_LEFT, 2, 1, 0},
+      Case{Op::kKxK, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW, 3, 2, XSEP_PAD_TOP_LEFT, 6, 2, 0},
+      Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 9, 1, XSEP_PAD_TOP_LEFT, 4, 6, 0},
+      Case{Op::k2x2, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 2, 1, XSEP_PAD_SYMMETRIC, 4, 4, 0},
+  };
+}
+
+class KernelTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (!xsep_test::have_device())
+      GTEST_SKIP() << "no CUDA device: the kernel tests need a GPU in the CUDA build "
+                      "(the emulated build, XSEP_DEVICE=emu, runs them on the CPU)";
+  }
+};
+
+int64_t strided(int64_t n, int s) { return (n - 1) / s + 1; }
+
+void run_case(const Case& c) {
+  const Shape sh = kShapes[c.shape];
+  const xsep_tensor_desc desc{sh.n, sh.c, sh.h, sh.w, c.dtype, c.layout};
+  const bool strides_h = c.op == Op::kKx1 || c.op == Op::kKxK || c.op == Op::kXSep;
+  const bool strides_w = c.op == Op::k1xK || c.op == Op::kKxK || c.op == Op::kXSep;
+  const int64_t ho = strides_h ? strided(sh.h, c.stride) : sh.h;
+  const int64_t wo = strides_w ? strided(sh.w, c.stride) : sh.w;
+  const size_t x_elems = size_t(sh.n) * sh.c * sh.h * sh.w;
+  const size_t y_elems = size_t(sh.n) * sh.c * ho * wo;
+  const size_t esz = c.dtype == XSEP_DTYPE_F32 ? 4 : 2;
+  const uint32_t seed = static_cast<uint32_t>(c.shape * 7919 + c.k * 131 + c.stride * 17 +
+                                              static_cast<int>(c.op) * 3 + c.pad);
+
+  // Inputs: x rounded to the I/O type once; the reference reads the same bytes.
+  const std::vector<unsigned char> x_host =
+      xsep_test::encode(xsep_test::random_floats(x_elems, -1.f, 1.f, seed), c.dtype);
+  const int taps2 = 4, tapsk = c.op == Op::kKxK ? c.k * c.k : c.k;
+  auto weights = [&](int taps, uint32_t s) {
+    std::vector<float> w = xsep_test::random_floats(size_t(sh.c) * taps, -1.f, 1.f, s);
+    for (float& v : w) v /= std::sqrt(static_cast<float>(taps));
+    return w;
+  };
+  const std::vector<float> w_main = weights(c.op == Op::k2x2 ? taps2 : tapsk, seed + 1);
+  const std::vector<float> w2x2 = weights(taps2, seed + 2), w1xk = weights(c.k, seed + 3),
+                           wkx1 = weights(c.k, seed + 4);
+  const std::vector<float> scale = xsep_test::random_floats(sh.c, 0.5f, 1.5f, seed + 5);
+  const std::vector<float> bias = xsep_test::random_floats(sh.c, -0.5f, 0.5f, seed + 6);
+
+  // Device copies. x sits x_offset elements into its buffer; y has a guard band.
+  DeviceBuffer x_dev((x_elems + c.x_offset) * esz);
+  std::vector<unsigned char> x_padded(x_dev.bytes(), 0);
+  std::memcpy(x_padded.data() + c.x_offset * esz, x_host.data(), x_host.size());
+  x_dev.upload(x_padded);
+  const void* x_ptr = x_dev.as<unsigned char>() + c.x_offset * esz;
+  constexpr size_t kGuard = 256;
+  DeviceBuffer y_dev(y_elems * esz + kGuard);
+  y_dev.fill_bytes(0xFF);  // NaN in both dtypes
+  DeviceBuffer wm(w_main.size() * 4), w2(w2x2.size() * 4), w1(w1xk.size() * 4), wk(wkx1.size() * 4),
+      sc(scale.size() * 4), bi(bias.size() * 4);
+  wm.upload(w_main);
+  w2.upload(w2x2);
+  w1.upload(w1xk);
+  wk.upload(wkx1);
+  sc.upload(scale);
+  bi.upload(bias);
+
+  // Epilogue e: activation e % 4; bit 2 set: scale and bias present. The
+  // XSepConv passes get three different ones.
+  auto epilogue = [&](int e, bool host) {
+    const bool affine = (e & 4) != 0;
+    return xsep_epilogue{affine ? (host ? scale.data() : sc.as<float>()) : nullptr,
+                         affine ? (host ? bias.data() : bi.as<float>()) : nullptr,
+                         static_cast<xsep_activation>(e % 4)};
+  };
+  auto xsep_params = [&](bool host) {
+    return xsep_xsepconv_params{c.k,
+                                c.stride,
+                                c.pad,
+                                host ? w2x2.data() : w2.as<float>(),
+                                host ? w1xk.data() : w1.as<float>(),
+                                host ? wkx1.data() : wk.as<float>(),
+                                epilogue(c.epilogue, host),
+                                epilogue((c.epilogue + 5) % 8, host),
+                                epilogue((c.epilogue + 2) % 8, host)};
+  };
+
+  std::vector<unsigned char> y_ref(y_elems * esz, 0xFF);
+  const xsep_epilogue ep_host = epilogue(c.epilogue, true), ep_dev = epilogue(c.epilogue, false);
+  xsep_status sr = XSEP_STATUS_SUCCESS, sd = XSEP_STATUS_SUCCESS;
+  switch (c.op) {
+    case Op::k2x2:
+      sr = xsep_ref_dwconv2x2(&desc, x_host.data(), w_main.data(), c.pad, &ep_host, y_ref.data(), nullptr);
+      sd = xsep_dwconv2x2(&desc, x_ptr, wm.as<float>(), c.pad, &ep_dev, y_dev.get(), nullptr);
+      break;
+    case Op::k1xK:
+      sr = xsep_ref_dwconv1xk(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
+      sd = xsep_dwconv1xk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      break;
+    case Op::kKx1:
+      sr = xsep_ref_dwconvkx1(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
+      sd = xsep_dwconvkx1(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      break;
+    case Op::kKxK:
+      sr = xsep_ref_dwconvkxk(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
+      sd = xsep_dwconvkxk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      break;
+    case Op::kXSep: {
+      const xsep_xsepconv_params ph = xsep_params(true), pd = xsep_params(false);
+      sr = xsep_ref_xsepconv(&desc, x_host.data(), &ph, y_ref.data(), nullptr);
+      sd = xsep_xsepconv(&desc, x_ptr, &pd, y_dev.get(), nullptr);
+      break;
+    }
+  }
+  ASSERT_EQ(sr, XSEP_STATUS_SUCCESS) << xsep_last_error();
+  ASSERT_EQ(sd, XSEP_STATUS_SUCCESS) << xsep_last_error();
+
+  const std::vector<unsigned char> y_out = y_dev.download();
+  for (size_t i = y_elems * esz; i < y_out.size(); ++i)
+    ASSERT_EQ(y_out[i], 0xFF) << "write past the end of y at byte " << i - y_elems * esz;
+  EXPECT_TRUE(xsep_test::matches_reference(xsep_test::decode(y_ref.data(), y_elems, c.dtype),
+                                           xsep_test::decode(y_out.data(), y_elems, c.dtype),
+                                           c.dtype));
+}
+
+TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
+
+INSTANTIATE_TEST_SUITE_P(Kernel, KernelTest, ::testing::ValuesIn(full_matrix()), case_name);
+INSTANTIATE_TEST_SUITE_P(KernelRace, KernelTest, ::testing::ValuesIn(race_subset()), case_name);
+
+}  // namespace

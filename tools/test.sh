@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every test of xsep from a fresh clone (the README's test command):
+#   1. python_ref: the numpy reference against onnxruntime (pytest)
+#   2. emulated device + AddressSanitizer/UndefinedBehaviorSanitizer: API,
+#      reference against the python goldens, every kernel against the reference
+#   3. emulated device + ThreadSanitizer: the API and a representative kernel subset
+#   4. CUDA build (nvcc, sm_90): compiles; host tests run, GPU tests report
+#      SKIPPED without a GPU and run with one
+# Build trees: build-asan/, build-tsan/, build-cuda/ at the repository root.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh || exit 1
+export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
+PY="$PWD/.venv/bin/python"
+JOBS="${JOBS:-2}"
+status=0
+LOGS="$(mktemp -d)"
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+configure_build() {  # dir, cmake args...
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G Ninja -DPython3_EXECUTABLE="$PY" -DXSEP_BUILD_BENCH=OFF "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; return 1; }
+  ninja -C "$dir" -j "$JOBS" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
+}
+
+step "python_ref (pytest)"
+"$PY" -m pytest -q python_ref 2>&1 | tee "$LOGS/pytest.log" || status=1
+
+step "emulated device, ASan + UBSan: all tests"
+mkdir -p build-asan
+if configure_build build-asan -DXSEP_DEVICE=emu -DXSEP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  (cd build-asan && ctest --output-on-failure) 2>&1 | tee "$LOGS/ctest-asan.log" || status=1
+else
+  status=1; echo "build-asan failed" | tee "$LOGS/ctest-asan.log"
+fi
+
+step "emulated device, TSan: API and the kernel race subset"
+mkdir -p build-tsan
+if configure_build build-tsan -DXSEP_DEVICE=emu -DXSEP_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -R '^(api|kernels_race)$') 2>&1 | tee "$LOGS/ctest-tsan.log" || status=1
+else
+  status=1; echo "build-tsan failed" | tee "$LOGS/ctest-tsan.log"
+fi
+
+step "CUDA build (sm_90): compile, host tests, GPU tests (skipped without a GPU)"
+mkdir -p build-cuda
+if configure_build build-cuda -DXSEP_DEVICE=cuda -DCMAKE_BUILD_TYPE=Release; then
+  (cd build-cuda && ctest --output-on-failure) 2>&1 | tee "$LOGS/ctest-cuda.log" || status=1
+else
+  status=1; echo "build-cuda failed" | tee "$LOGS/ctest-cuda.log"
+fi
+
+step "summary"
+# One closing line over all runners: pytest's counts plus each CTest run's
+# (a CTest test is a group of GoogleTest cases; see tests/CMakeLists.txt).
+"$PY" - "$LOGS" <<'PYEOF'
+import pathlib, re, sys
+passed = failed = skipped = 0
+for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
+    text = log.read_text(errors="replace")
+    if log.name == "pytest.log":
+        for n, what in re.findall(r"(\d+) (passed|failed|skipped|error)", text.splitlines()[-1] if text else ""):
+            if what == "passed": passed += int(n)
+            elif what == "skipped": skipped += int(n)
+            else: failed += int(n)
+        continue
+    m = re.search(r"tests passed, (\d+) tests failed out of (\d+)", text)
+    if not m:
+        failed += 1
+        continue
+    nskip = len(re.findall(r"\(Skipped\)", text))
+    failed += int(m.group(1)); skipped += nskip
+    passed += int(m.group(2)) - int(m.group(1)) - nskip
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PYEOF
+if [ "$status" -ne 0 ]; then echo "SOME TEST STEPS FAILED"; fi
+exit "$status"
