@@ -1,0 +1,299 @@
+// The bad-input contract of every public operator, reference (xsep_ref_*) and
+// device (xsep_*): exact status, a last-error message naming the function, and
+// no byte of y (or x) touched. Host buffers only: validation precedes any device
+// access, so this runs on the emulated and CUDA builds, with or without a GPU.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "bad_enum_calls.h"
+#include "xsep/reference.h"
+#include "xsep/xsep.h"
+
+namespace {
+
+struct Operator {
+  const char* name;
+  int op;  // XSEP_TEST_OP_* of bad_enum_calls.h
+  bool reference;
+  decltype(&xsep_dwconv2x2) f2x2;
+  decltype(&xsep_dwconv1xk) fdw;  // 1xK, Kx1, KxK
+  decltype(&xsep_xsepconv) fxs;
+};
+void PrintTo(const Operator& o, std::ostream* os) { *os << o.name; }
+
+const Operator kRef2x2{"xsep_ref_dwconv2x2", XSEP_TEST_OP_2X2, true, xsep_ref_dwconv2x2, nullptr, nullptr};
+const Operator kDev2x2{"xsep_dwconv2x2", XSEP_TEST_OP_2X2, false, xsep_dwconv2x2, nullptr, nullptr};
+const Operator kRef1xk{"xsep_ref_dwconv1xk", XSEP_TEST_OP_1XK, true, nullptr, xsep_ref_dwconv1xk, nullptr};
+const Operator kDev1xk{"xsep_dwconv1xk", XSEP_TEST_OP_1XK, false, nullptr, xsep_dwconv1xk, nullptr};
+const Operator kRefKx1{"xsep_ref_dwconvkx1", XSEP_TEST_OP_KX1, true, nullptr, xsep_ref_dwconvkx1, nullptr};
+const Operator kDevKx1{"xsep_dwconvkx1", XSEP_TEST_OP_KX1, false, nullptr, xsep_dwconvkx1, nullptr};
+const Operator kRefKxk{"xsep_ref_dwconvkxk", XSEP_TEST_OP_KXK, true, nullptr, xsep_ref_dwconvkxk, nullptr};
+const Operator kDevKxk{"xsep_dwconvkxk", XSEP_TEST_OP_KXK, false, nullptr, xsep_dwconvkxk, nullptr};
+const Operator kRefXsep{"xsep_ref_xsepconv", XSEP_TEST_OP_XSEPCONV, true, nullptr, nullptr, xsep_ref_xsepconv};
+const Operator kDevXsep{"xsep_xsepconv", XSEP_TEST_OP_XSEPCONV, false, nullptr, nullptr, xsep_xsepconv};
+
+std::string operator_name(const ::testing::TestParamInfo<Operator>& info) { return info.param.name; }
+
+constexpr int64_t kBig = int64_t{1} << 20;
+
+// Every operator call happens on one arena of host memory that x and y point
+// into (at aligned offsets by default); a refused call must leave all of it as
+// it was. Weights live apart: they are const and never checked.
+class BadInputOp : public ::testing::TestWithParam<Operator> {
+ protected:
+  static constexpr size_t kArenaBytes = 4096, kYOffset = 2048;
+
+  BadInputOp() : arena_(kArenaBytes), weights_(33 * 33 * 3, 0.25f) {
+    for (size_t i = 0; i < kArenaBytes; ++i) arena_[i] = static_cast<unsigned char>(i * 37 + 11);
+    unsigned char* a = bytes();
+    x_ = a;
+    y_ = a + kYOffset;
+    w_ = weights_.data();
+    params_ = {k_, stride_, XSEP_PAD_TOP_LEFT, w_, w_, w_, ep_, ep_, ep_};
+  }
+
+  unsigned char* bytes() { return arena_.data(); }  // 16-byte aligned (operator new)
+  const Operator& op() const { return GetParam(); }
+  bool is_xsep() const { return op().op == XSEP_TEST_OP_XSEPCONV; }
+
+  // The call as currently configured, through the C++ prototypes.
+  xsep_status invoke() {
+    const Operator& o = op();
+    const xsep_tensor_desc* d = null_desc_ ? nullptr : &desc_;
+    if (o.f2x2 != nullptr) return o.f2x2(d, x_, w_, XSEP_PAD_BOTTOM_LEFT, &ep_, y_, nullptr);
+    if (o.fdw != nullptr) return o.fdw(d, x_, w_, k_, stride_, &ep_, y_, nullptr);
+    params_.k = k_;
+    params_.stride = stride_;
+    return o.fxs(d, x_, null_params_ ? nullptr : &params_, y_, nullptr);
+  }
+
+  // Runs `call` (returning the status as an int) and checks the refusal.
+  template <class Call>
+  void expect_status(int want, const std::string& what, Call call) {
+    SCOPED_TRACE(what);
+    // Leave a different function's message behind, so the check below proves
+    // this call wrote its own.
+    ASSERT_EQ(xsep_padding_schedule(0, nullptr), XSEP_STATUS_INVALID_ARGUMENT);
+    const std::vector<unsigned char> before = arena_;
+    const int got = call();
+    EXPECT_EQ(got, want) << "got " << xsep_test_status_string(got) << ", want "
+                         << xsep_test_status_string(want) << "; last error: " << xsep_last_error();
+    const std::string msg = xsep_last_error();
+    EXPECT_NE(msg.find(op().name), std::string::npos) << "last error does not name the function: " << msg;
+    EXPECT_TRUE(before == arena_) << "y or x was written";
+  }
+  void expect(xsep_status want, const std::string& what) {
+    expect_status(want, what, [&] { return static_cast<int>(invoke()); });
+  }
+  void expect_enum(int field, int value, const std::string& what) {
+    expect_status(XSEP_STATUS_INVALID_ARGUMENT, what + " = " + std::to_string(value), [&] {
+      return xsep_test_call_with_enum(op().op, op().reference, field, value, &desc_, x_, w_, k_,
+                                      stride_, y_);
+    });
+  }
+  // Sets an int argument (k_ or stride_) to each value in turn.
+  void expect_each(int32_t* arg, const char* name, std::initializer_list<int32_t> values, xsep_status want) {
+    for (int32_t v : values) {
+      *arg = v;
+      expect(want, std::string(name) + " = " + std::to_string(v));
+    }
+  }
+  void expect_shape(int64_t n, int64_t c, int64_t h, int64_t w, xsep_status want) {
+    desc_ = {n, c, h, w, desc_.dtype, desc_.layout};
+    expect(want, "shape " + std::to_string(n) + "x" + std::to_string(c) + "x" +
+                     std::to_string(h) + "x" + std::to_string(w));
+  }
+
+  std::vector<unsigned char> arena_;
+  std::vector<float> weights_;
+  xsep_tensor_desc desc_{1, 3, 5, 6, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW};  // 360 bytes of f32
+  bool null_desc_ = false, null_params_ = false;
+  const void* x_;
+  void* y_;
+  const float* w_;
+  int32_t k_ = 3, stride_ = 1;
+  xsep_epilogue ep_{nullptr, nullptr, XSEP_ACT_RELU};
+  xsep_xsepconv_params params_;
+};
+
+// ---- Every operator ---------------------------------------------------------
+class BadInputEveryOp : public BadInputOp {};
+
+TEST_P(BadInputEveryOp, NullDescriptor) {
+  null_desc_ = true;
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "x_desc NULL");
+}
+
+TEST_P(BadInputEveryOp, NullX) {
+  x_ = nullptr;
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "x NULL");
+}
+
+TEST_P(BadInputEveryOp, NullY) {
+  y_ = nullptr;
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "y NULL");
+}
+
+TEST_P(BadInputEveryOp, NullWeights) {
+  if (!is_xsep()) {
+    w_ = nullptr;
+    expect(XSEP_STATUS_INVALID_ARGUMENT, "w NULL");
+    return;
+  }
+  const struct {
+    const float** slot;
+    const char* name;
+  } kSlots[] = {{&params_.w2x2, "w2x2"}, {&params_.w1xk, "w1xk"}, {&params_.wkx1, "wkx1"}};
+  for (const auto& s : kSlots) {
+    *s.slot = nullptr;
+    expect(XSEP_STATUS_INVALID_ARGUMENT, std::string("params->") + s.name + " NULL");
+    *s.slot = w_;
+  }
+}
+
+TEST_P(BadInputEveryOp, ZeroOrNegativeDimension) {
+  for (int64_t bad : {int64_t{0}, int64_t{-1}, INT64_MIN}) {
+    expect_shape(bad, 3, 5, 6, XSEP_STATUS_INVALID_ARGUMENT);
+    expect_shape(1, bad, 5, 6, XSEP_STATUS_INVALID_ARGUMENT);
+    expect_shape(1, 3, bad, 6, XSEP_STATUS_INVALID_ARGUMENT);
+    expect_shape(1, 3, 5, bad, XSEP_STATUS_INVALID_ARGUMENT);
+  }
+}
+
+TEST_P(BadInputEveryOp, ElementCountOverflowingInt64) {
+  expect_shape(kBig, kBig, kBig, kBig, XSEP_STATUS_INVALID_ARGUMENT);  // 2^80
+  expect_shape(int64_t{1} << 32, int64_t{1} << 31, 1, 1, XSEP_STATUS_INVALID_ARGUMENT);  // 2^63
+  expect_shape(1, 1, INT64_MAX, 2, XSEP_STATUS_INVALID_ARGUMENT);
+}
+
+TEST_P(BadInputEveryOp, MoreThanInt32MaxElementsUnsupported) {
+  expect_shape(1, 1, 65536, 65536, XSEP_STATUS_UNSUPPORTED);  // 2^32
+  expect_shape(1, 2, 32768, 32768, XSEP_STATUS_UNSUPPORTED);  // 2^31, the first one too many
+  expect_shape(kBig, kBig, 1, 1, XSEP_STATUS_UNSUPPORTED);    // 2^40
+}
+
+TEST_P(BadInputEveryOp, OutOfRangeDtype) {
+  for (int v : {2, 7, -1, INT32_MIN}) expect_enum(XSEP_TEST_FIELD_DTYPE, v, "dtype");
+}
+
+TEST_P(BadInputEveryOp, OutOfRangeLayout) {
+  for (int v : {2, 5, -1, INT32_MAX}) expect_enum(XSEP_TEST_FIELD_LAYOUT, v, "layout");
+}
+
+TEST_P(BadInputEveryOp, OutOfRangeActivationInEveryEpilogue) {
+  const std::vector<int> slots =
+      is_xsep() ? std::vector<int>{XSEP_TEST_FIELD_ACT_EP2X2, XSEP_TEST_FIELD_ACT_EP1XK,
+                                   XSEP_TEST_FIELD_ACT_EPKX1}
+                : std::vector<int>{XSEP_TEST_FIELD_ACT_EP};
+  for (int slot : slots) {
+    for (int v : {4, 42, -1}) expect_enum(slot, v, "activation in epilogue slot " + std::to_string(slot));
+  }
+}
+
+TEST_P(BadInputEveryOp, XEqualsY) {
+  y_ = bytes();
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "y == x");
+}
+
+TEST_P(BadInputEveryOp, PartiallyOverlappingXAndY) {
+  y_ = bytes() + 180;  // inside x's 360 bytes
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "y starts inside x");
+  x_ = bytes() + kYOffset;
+  y_ = bytes() + kYOffset - 8;  // x starts inside y
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "x starts inside y");
+  y_ = bytes() + kYOffset - 356;  // y's last element is x's first
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "y overlaps x by one element");
+}
+
+TEST_P(BadInputEveryOp, MisalignedXOrY) {
+  for (const xsep_dtype dtype : {XSEP_DTYPE_F32, XSEP_DTYPE_F16}) {
+    desc_.dtype = dtype;
+    const std::string t = dtype == XSEP_DTYPE_F32 ? "f32" : "f16";
+    for (size_t off : dtype == XSEP_DTYPE_F32 ? std::vector<size_t>{1, 2, 3} : std::vector<size_t>{1}) {
+      x_ = bytes() + off;
+      expect(XSEP_STATUS_INVALID_ARGUMENT, t + " x at +" + std::to_string(off));
+      x_ = bytes();
+      y_ = bytes() + kYOffset + off;
+      expect(XSEP_STATUS_INVALID_ARGUMENT, t + " y at +" + std::to_string(off));
+      y_ = bytes() + kYOffset;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, BadInputEveryOp,
+                         ::testing::Values(kRef2x2, kDev2x2, kRef1xk, kDev1xk, kRefKx1, kDevKx1,
+                                           kRefKxk, kDevKxk, kRefXsep, kDevXsep),
+                         operator_name);
+
+// ---- Operators with K and stride (all but 2x2) ------------------------------
+class BadInputKStrideOp : public BadInputOp {};
+
+TEST_P(BadInputKStrideOp, EvenK) { expect_each(&k_, "k", {2, 4, 32}, XSEP_STATUS_INVALID_ARGUMENT); }
+
+TEST_P(BadInputKStrideOp, ZeroOrNegativeK) {
+  expect_each(&k_, "k", {0, -1, -3, INT32_MIN}, XSEP_STATUS_INVALID_ARGUMENT);
+}
+
+TEST_P(BadInputKStrideOp, KAbove31Unsupported) {
+  expect_each(&k_, "k", {33, 35, INT32_MAX}, XSEP_STATUS_UNSUPPORTED);
+}
+
+TEST_P(BadInputKStrideOp, ZeroOrNegativeStride) {
+  expect_each(&stride_, "stride", {0, -1, INT32_MIN}, XSEP_STATUS_INVALID_ARGUMENT);
+}
+
+TEST_P(BadInputKStrideOp, StrideAbove2Unsupported) {
+  expect_each(&stride_, "stride", {3, 4, INT32_MAX}, XSEP_STATUS_UNSUPPORTED);
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, BadInputKStrideOp,
+                         ::testing::Values(kRef1xk, kDev1xk, kRefKx1, kDevKx1, kRefKxk, kDevKxk,
+                                           kRefXsep, kDevXsep),
+                         operator_name);
+
+// ---- Operators with a 2x2 direction ------------------------------------------
+class BadInputPadOp : public BadInputOp {};
+
+TEST_P(BadInputPadOp, OutOfRangePad) {
+  for (int v : {5, 9, -1, INT32_MIN}) expect_enum(XSEP_TEST_FIELD_PAD, v, "pad");
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, BadInputPadOp, ::testing::Values(kRef2x2, kDev2x2, kRefXsep, kDevXsep),
+                         operator_name);
+
+// ---- xsepconv only -----------------------------------------------------------
+class BadInputXsepconvOp : public BadInputOp {};
+
+TEST_P(BadInputXsepconvOp, NullParams) {
+  null_params_ = true;
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "params NULL");
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, BadInputXsepconvOp, ::testing::Values(kRefXsep, kDevXsep),
+                         operator_name);
+
+// ---- Controls ------------------------------------------------------------------
+// The unbroken call of the fixture is valid (so each refusal above is caused by
+// the one argument a test breaks): the reference accepts it, and the C helper
+// returns -1 for fields an operator does not have.
+class BadInputControl : public BadInputOp {};
+
+TEST_P(BadInputControl, ReferenceAcceptsTheUnbrokenCall) {
+  EXPECT_EQ(invoke(), XSEP_STATUS_SUCCESS) << xsep_last_error();
+  EXPECT_EQ(xsep_test_call_with_enum(op().op, 1, XSEP_TEST_FIELD_DTYPE, XSEP_DTYPE_F16, &desc_, x_,
+                                     w_, k_, stride_, y_),
+            XSEP_STATUS_SUCCESS)
+      << xsep_last_error();
+  const int foreign = is_xsep() ? XSEP_TEST_FIELD_ACT_EP : XSEP_TEST_FIELD_ACT_EP2X2;
+  EXPECT_EQ(xsep_test_call_with_enum(op().op, 1, foreign, 0, &desc_, x_, w_, k_, stride_, y_), -1);
+}
+
+INSTANTIATE_TEST_SUITE_P(BadInput, BadInputControl,
+                         ::testing::Values(kRef2x2, kRef1xk, kRefKx1, kRefKxk, kRefXsep), operator_name);
+
+}  // namespace
