@@ -1,0 +1,52 @@
+"""xsep-run (the graph runner's CLI) against onnxruntime on the three networks.
+
+Runs only when XSEP_RUN names an xsep-run binary (CTest sets it; see
+tests/graph/CMakeLists.txt). XSEP_RUN_BACKENDS lists the backends to check
+(default "reference"; "cuda" runs the CUDA backend, which is the emulated device
+in an XSEP_DEVICE=emu build). Largest differences are printed for the record.
+"""
+import os
+import subprocess
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from python_ref import build_models
+
+XSEP_RUN = os.environ.get("XSEP_RUN")
+BACKENDS = os.environ.get("XSEP_RUN_BACKENDS", "reference").split(",")
+MODELS = ["mbv3s", "mbv3s-xsep", "mbv3s-xsep-k7"]
+
+pytestmark = pytest.mark.skipif(not XSEP_RUN, reason="XSEP_RUN (path of xsep-run) is not set")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    build_models.build_all(str(d))
+    return d
+
+
+def run_xsep(model, x, tmp_path, backend, extra=()):
+    xin, yout = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(xin, x)
+    proc = subprocess.run([XSEP_RUN, str(model), "--input", str(xin), "--output", str(yout),
+                           "--backend", backend, *extra], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return np.load(yout), proc.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", MODELS)
+def test_matches_onnxruntime(model_dir, tmp_path, name, backend):
+    model = model_dir / f"{name}.onnx"
+    x = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    got, stdout = run_xsep(model, x, tmp_path, backend)
+    assert got.shape == expected.shape
+    diff = np.abs(got.astype(np.float64) - expected).max()
+    scale = np.abs(expected).max()
+    print(f"\n{name} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {scale:.3e}, ratio {diff / scale:.2e}")
+    assert diff <= 1e-4 * scale, stdout
+    assert "top-5 of item 0" in stdout

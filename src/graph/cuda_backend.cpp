@@ -1,0 +1,345 @@
+// The CUDA backend (cuda_backend.h): memory planning, constant upload, step
+// dispatch to the kernels (C API operators and graph kernels), and on a GPU
+// the forward pass captured once into a CUDA graph and replayed.
+#include "cuda_backend.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "memory_plan.h"
+
+namespace xsep::graph {
+namespace {
+
+namespace gk = kernels::graph;
+
+[[noreturn]] void device_error(const std::string& what, cudaError_t e) {
+  throw GraphError(e == cudaErrorMemoryAllocation ? XSEP_STATUS_OUT_OF_MEMORY : XSEP_STATUS_DEVICE_ERROR,
+                   what + ": " + cudaGetErrorString(e));
+}
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) device_error(what, e);
+}
+void check_status(xsep_status s, const std::string& step) {
+  if (s != XSEP_STATUS_SUCCESS)
+    throw GraphError(s, "step '" + step + "': " + std::string(xsep_last_error()));
+}
+void check_launch(int e, const std::string& step) {
+  if (e != 0) device_error("step '" + step + "': kernel launch failed", static_cast<cudaError_t>(e));
+}
+
+}  // namespace
+
+struct CudaBackend::Impl {
+  Graph g;
+  Program p;
+  int64_t esz = 4;  // bytes per activation element
+  unsigned char* arena = nullptr;
+  float* consts = nullptr;
+  std::vector<int64_t> value_offset;  // bytes into arena per value (-1: none)
+  // Per step: device pointers of its constants, in the order they were packed.
+  std::vector<std::vector<const float*>> step_consts;
+  cudaStream_t stream = nullptr;
+#if !defined(XSEP_EMU)
+  cudaGraphExec_t exec = nullptr;
+#endif
+
+  int root(int v) const {
+    while (p.storage[v].alias_of >= 0) v = p.storage[v].alias_of;
+    return v;
+  }
+  void* ptr(int v) const { return arena + value_offset[root(v)]; }
+  bool f16() const { return p.dtype == XSEP_DTYPE_F16; }
+
+  void plan() {
+    const size_t nv = g.values.size();
+    std::vector<Lifetime> lt(nv);
+    const int steps = static_cast<int>(p.steps.size());
+    std::vector<bool> used(nv, false);
+    auto touch = [&](int v, int step) {
+      const int r = root(v);
+      if (!used[r]) lt[r].first = lt[r].last = step, used[r] = true;
+      lt[r].first = std::min(lt[r].first, step);
+      lt[r].last = std::max(lt[r].last, step);
+    };
+    for (int v : g.inputs) touch(v, 0), lt[root(v)].first = -1;
+    for (int i = 0; i < steps; ++i) {
+      for (int v : p.steps[i].inputs) touch(v, i);
+      touch(p.steps[i].output, i);
+    }
+    for (int v : g.outputs) touch(v, steps);
+    for (size_t v = 0; v < nv; ++v)
+      if (used[v] && root(static_cast<int>(v)) == static_cast<int>(v)) lt[v].bytes = g.values[v].numel() * esz;
+    int64_t bytes = 0;
+    std::vector<int64_t> off = plan_offsets(lt, 256, &bytes);
+    value_offset.assign(nv, -1);
+    for (size_t v = 0; v < nv; ++v)
+      if (lt[v].bytes) value_offset[v] = off[v];
+    check(cudaMalloc(reinterpret_cast<void**>(&arena), static_cast<size_t>(std::max<int64_t>(bytes, 256))),
+          "allocating the activation arena");
+    arena_bytes = static_cast<size_t>(bytes);
+  }
+  size_t arena_bytes = 0;
+
+  // Every step's constants in one upload; pointers kept per step.
+  void upload_constants() {
+    std::vector<float> host;
+    std::vector<std::vector<int64_t>> at(p.steps.size());
+    auto pack = [&](size_t step, const std::vector<float>& v) {
+      while (host.size() % 16) host.push_back(0.f);  // 64-byte aligned
+      at[step].push_back(v.empty() ? -1 : static_cast<int64_t>(host.size()));
+      host.insert(host.end(), v.begin(), v.end());
+    };
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      const Step& s = p.steps[i];
+      for (const auto* v : {&s.w, &s.w1, &s.w2, &s.ep.scale, &s.ep.bias, &s.ep1.scale, &s.ep1.bias, &s.ep2.scale,
+                            &s.ep2.bias, &s.bias, &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
+                            &s.se_b1, &s.se_w2, &s.se_b2, &s.elt_a_const, &s.elt_b_const})
+        pack(i, *v);
+    }
+    if (host.empty()) host.push_back(0.f);
+    check(cudaMalloc(reinterpret_cast<void**>(&consts), host.size() * 4), "allocating the weights");
+    check(cudaMemcpy(consts, host.data(), host.size() * 4, cudaMemcpyHostToDevice), "uploading the weights");
+    step_consts.resize(p.steps.size());
+    for (size_t i = 0; i < p.steps.size(); ++i)
+      for (int64_t o : at[i]) step_consts[i].push_back(o < 0 ? nullptr : consts + o);
+  }
+
+  enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb };
+
+  xsep_tensor_desc desc(int v) const {
+    const auto& s = g.value(v).shape;
+    return xsep_tensor_desc{s[0], s[1], s[2], s[3], p.dtype,
+                            p.storage[v].nhwc ? XSEP_LAYOUT_NHWC : XSEP_LAYOUT_NCHW};
+  }
+
+  void exec_step(size_t i) {
+    const Step& s = p.steps[i];
+    const auto& c = step_consts[i];
+    auto ep = [&](int sl, int bl, xsep_activation act) { return xsep_epilogue{c[sl], c[bl], act}; };
+    gk::Operand act_operand;
+    switch (s.kind) {
+      case StepKind::kDwConv: {
+        const int x = s.inputs[0];
+        const xsep_tensor_desc d = desc(x);
+        const xsep_epilogue e = ep(kEpS, kEpB, s.ep.act);
+        xsep_status st = XSEP_STATUS_SUCCESS;
+        switch (s.dw_op) {
+          case DwOp::k2x2: st = xsep_dwconv2x2(&d, ptr(x), c[kW], s.pad, &e, ptr(s.output), stream); break;
+          case DwOp::k1xK: st = xsep_dwconv1xk(&d, ptr(x), c[kW], s.k, s.stride, &e, ptr(s.output), stream); break;
+          case DwOp::kKx1: st = xsep_dwconvkx1(&d, ptr(x), c[kW], s.k, s.stride, &e, ptr(s.output), stream); break;
+          case DwOp::kKxK: st = xsep_dwconvkxk(&d, ptr(x), c[kW], s.k, s.stride, &e, ptr(s.output), stream); break;
+        }
+        return check_status(st, s.label);
+      }
+      case StepKind::kXSepConv: {
+        const int x = s.inputs[0];
+        const xsep_tensor_desc d = desc(x);
+        const xsep_xsepconv_params prm{s.k, s.stride, s.pad, c[kW], c[kW1], c[kW2],
+                                       ep(kEpS, kEpB, s.ep.act), ep(kEp1S, kEp1B, s.ep1.act),
+                                       ep(kEp2S, kEp2B, s.ep2.act)};
+        return check_status(xsep_xsepconv(&d, ptr(x), &prm, ptr(s.output), stream), s.label);
+      }
+      case StepKind::kConv: {
+        gk::ConvArgs a = s.conv;
+        a.x = gk::Operand{ptr(s.inputs[0]), f16()};
+        a.weights = c[kW];
+        a.bias = c[kBias];
+        a.y = ptr(s.output);
+        a.y_f16 = f16();
+        return check_launch(gk::conv2d(a, stream), s.label);
+      }
+      case StepKind::kGemm: {
+        gk::GemmArgs a = s.gemm;
+        auto operand = [&](int v, int slot, int64_t off) {
+          if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
+          return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
+        };
+        a.a = operand(s.gemm_a, kGa, s.a_offset);
+        a.b = operand(s.gemm_b, kGb, s.b_offset);
+        a.c = s.gemm_c >= 0 || c[kGc] ? operand(s.gemm_c, kGc, s.c_offset) : gk::Operand{};
+        if (s.gemm_kscale >= 0) a.kscale = gk::Operand{ptr(s.gemm_kscale), f16()};
+        a.bias = a.bias_axis ? c[kBias] : nullptr;
+        if (!a.bias) a.bias_axis = 0;
+        a.y = ptr(s.output);
+        a.y_f16 = f16();
+        return check_launch(gk::gemm(a, stream), s.label);
+      }
+      case StepKind::kGap: {
+        gk::GapArgs a = s.gap;
+        a.x = gk::Operand{ptr(s.inputs[0]), f16()};
+        a.y = ptr(s.output);
+        a.y_f16 = f16();
+        return check_launch(gk::global_avg_pool(a, stream), s.label);
+      }
+      case StepKind::kSeFc: {
+        gk::SeArgs a = s.se;
+        a.g = gk::Operand{ptr(s.inputs[0]), f16()};
+        a.w1 = c[kSw1], a.b1 = c[kSb1], a.w2 = c[kSw2], a.b2 = c[kSb2];
+        a.s = ptr(s.output);
+        a.s_f16 = f16();
+        return check_launch(gk::se_fc(a, stream), s.label);
+      }
+      case StepKind::kElt: {
+        gk::EltArgs a = s.elt;
+        auto operand = [&](int v, int slot, int64_t off) {
+          if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
+          return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
+        };
+        a.a = operand(s.elt_a, kEa, s.elt_a_offset);
+        a.b = operand(s.elt_b, kEb, 0);
+        a.y = static_cast<unsigned char*>(ptr(s.output)) + s.elt_y_offset * esz;
+        a.y_f16 = f16();
+        return check_launch(gk::elementwise(a, stream), s.label);
+      }
+    }
+  }
+
+  void forward() {
+    for (size_t i = 0; i < p.steps.size(); ++i) exec_step(i);
+  }
+
+  // Host float32 NCHW <-> device storage (dtype, layout).
+  void upload_input(int v, const float* src) {
+    const Value& val = g.value(v);
+    const int64_t n = val.numel();
+    std::vector<float> ordered(src, src + n);
+    if (p.storage[v].nhwc) {
+      const auto& s = val.shape;
+      for (int64_t b = 0; b < s[0]; ++b)
+        for (int64_t ch = 0; ch < s[1]; ++ch)
+          for (int64_t hw = 0; hw < s[2] * s[3]; ++hw)
+            ordered[(b * s[2] * s[3] + hw) * s[1] + ch] = src[(b * s[1] + ch) * s[2] * s[3] + hw];
+    }
+    if (f16()) {
+      std::vector<__half> h(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) h[i] = __float2half_rn(ordered[i]);
+      check(cudaMemcpy(ptr(v), h.data(), h.size() * 2, cudaMemcpyHostToDevice), "uploading an input");
+    } else {
+      check(cudaMemcpy(ptr(v), ordered.data(), ordered.size() * 4, cudaMemcpyHostToDevice), "uploading an input");
+    }
+  }
+  void download_output(int v, float* dst) {
+    const Value& val = g.value(v);
+    const int64_t n = val.numel();
+    std::vector<float> stored(static_cast<size_t>(n));
+    if (f16()) {
+      std::vector<__half> h(static_cast<size_t>(n));
+      check(cudaMemcpy(h.data(), ptr(v), h.size() * 2, cudaMemcpyDeviceToHost), "downloading an output");
+      for (int64_t i = 0; i < n; ++i) stored[i] = __half2float(h[i]);
+    } else {
+      check(cudaMemcpy(stored.data(), ptr(v), stored.size() * 4, cudaMemcpyDeviceToHost), "downloading an output");
+    }
+    if (p.storage[v].nhwc) {
+      const auto& s = val.shape;
+      for (int64_t b = 0; b < s[0]; ++b)
+        for (int64_t ch = 0; ch < s[1]; ++ch)
+          for (int64_t hw = 0; hw < s[2] * s[3]; ++hw)
+            dst[(b * s[1] + ch) * s[2] * s[3] + hw] = stored[(b * s[2] * s[3] + hw) * s[1] + ch];
+    } else {
+      std::memcpy(dst, stored.data(), stored.size() * 4);
+    }
+  }
+
+  // One forward pass: a CUDA graph captured on first use on a GPU; the steps
+  // directly on the emulated device.
+  void launch_forward() {
+#if defined(XSEP_EMU)
+    forward();
+#else
+    if (!exec) {
+      check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), "starting graph capture");
+      try {
+        forward();
+      } catch (...) {
+        cudaGraph_t discard;
+        cudaStreamEndCapture(stream, &discard);
+        if (discard) cudaGraphDestroy(discard);
+        throw;
+      }
+      cudaGraph_t graph = nullptr;
+      check(cudaStreamEndCapture(stream, &graph), "ending graph capture");
+      const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      check(e, "instantiating the CUDA graph");
+    }
+    check(cudaGraphLaunch(exec, stream), "launching the CUDA graph");
+#endif
+    check(cudaStreamSynchronize(stream), "running the forward pass");
+  }
+};
+
+CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    (void)cudaGetLastError();
+    throw GraphError(XSEP_STATUS_NO_DEVICE, "the cuda backend needs a CUDA device; none is usable "
+                                            "(use --backend reference, or an XSEP_DEVICE=emu build)");
+  }
+  impl_->g = g;
+  impl_->p = std::move(program);
+  impl_->esz = impl_->p.dtype == XSEP_DTYPE_F16 ? 2 : 4;
+#if !defined(XSEP_EMU)
+  check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "creating a stream");
+#endif
+  impl_->plan();
+  impl_->upload_constants();
+  arena_bytes_ = impl_->arena_bytes;
+}
+
+CudaBackend::~CudaBackend() {
+#if !defined(XSEP_EMU)
+  if (impl_->exec) cudaGraphExecDestroy(impl_->exec);
+  if (impl_->stream) cudaStreamDestroy(impl_->stream);
+#endif
+  cudaFree(impl_->arena);
+  cudaFree(impl_->consts);
+}
+
+void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+  for (size_t i = 0; i < impl_->g.inputs.size(); ++i) impl_->upload_input(impl_->g.inputs[i], inputs[i]);
+  impl_->launch_forward();
+  for (size_t i = 0; i < impl_->g.outputs.size(); ++i) impl_->download_output(impl_->g.outputs[i], outputs[i]);
+}
+
+void CudaBackend::time(int iters, double* ms) {
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    impl_->launch_forward();
+    ms[i] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+}
+
+std::string CudaBackend::summary() const {
+  std::ostringstream os;
+  double macs = 0;
+  size_t params = 0;
+  const Program& p = impl_->p;
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const Step& s = p.steps[i];
+    macs += s.macs;
+    for (const auto* v : {&s.w, &s.w1, &s.w2, &s.ep.scale, &s.ep.bias, &s.ep1.scale, &s.ep1.bias, &s.ep2.scale,
+                          &s.ep2.bias, &s.bias, &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
+                          &s.se_b1, &s.se_w2, &s.se_b2, &s.elt_a_const, &s.elt_b_const})
+      params += v->size();
+    const auto& ys = impl_->g.value(s.output).shape;
+    std::string shape;
+    for (size_t d = 0; d < ys.size(); ++d) shape += (d ? "x" : "") + std::to_string(ys[d]);
+    char line[512];
+    std::snprintf(line, sizeof line, "  %3zu  %-72s -> %-16s %9.2f MMAC\n", i, s.label.c_str(), shape.c_str(),
+                  s.macs / 1e6);
+    os << line;
+  }
+  char tail[256];
+  std::snprintf(tail, sizeof tail,
+                "%zu launches after fusion, %zu parameters (BatchNorm folded), %.2f GMAC per batch, "
+                "activation arena %.2f MB\n",
+                p.steps.size(), params, macs / 1e9, static_cast<double>(arena_bytes_) / 1e6);
+  return os.str() + tail;
+}
+
+}  // namespace xsep::graph

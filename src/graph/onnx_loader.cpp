@@ -1,0 +1,278 @@
+// Loads an ONNX file into the runner's IR (ir.h) with Debian's libonnx:
+// protobuf parse, onnx::checker, shape inference for the chosen batch, then
+// decoding of constants, attributes and static shapes.
+#include <onnx/checker.h>
+#include <onnx/defs/schema.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <unordered_map>
+
+#include "ir.h"
+
+namespace xsep::graph {
+namespace {
+
+constexpr int64_t kMaxElements = INT32_MAX;  // per tensor, as for the operators
+
+std::vector<float> float_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
+  std::vector<float> out;
+  if (t.has_raw_data()) {
+    const std::string& raw = t.raw_data();
+    if (raw.size() != static_cast<size_t>(count) * 4)
+      invalid(what + ": raw_data holds " + std::to_string(raw.size()) + " bytes, the shape needs " +
+              std::to_string(count * 4));
+    out.resize(static_cast<size_t>(count));
+    std::memcpy(out.data(), raw.data(), raw.size());
+  } else {
+    if (t.float_data_size() != count)
+      invalid(what + ": float_data holds " + std::to_string(t.float_data_size()) +
+              " values, the shape needs " + std::to_string(count));
+    out.assign(t.float_data().begin(), t.float_data().end());
+  }
+  return out;
+}
+
+std::vector<int64_t> int64_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
+  std::vector<int64_t> out;
+  if (t.has_raw_data()) {
+    const std::string& raw = t.raw_data();
+    if (raw.size() != static_cast<size_t>(count) * 8)
+      invalid(what + ": raw_data holds " + std::to_string(raw.size()) + " bytes, the shape needs " +
+              std::to_string(count * 8));
+    out.resize(static_cast<size_t>(count));
+    std::memcpy(out.data(), raw.data(), raw.size());
+  } else {
+    if (t.int64_data_size() != count)
+      invalid(what + ": int64_data holds " + std::to_string(t.int64_data_size()) +
+              " values, the shape needs " + std::to_string(count));
+    out.assign(t.int64_data().begin(), t.int64_data().end());
+  }
+  return out;
+}
+
+// Element count of `dims`, refusing negative, overflowing and huge shapes.
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) invalid(what + " has a negative dimension " + std::to_string(d));
+    if (d == 0) unsupported(what + " is empty (a dimension is 0); empty tensors are not supported");
+    if (__builtin_mul_overflow(n, d, &n))
+      invalid(what + " declares a shape whose element count overflows 64 bits");
+  }
+  if (n > kMaxElements)
+    unsupported(what + " declares " + std::to_string(n) + " elements; at most 2^31-1 per tensor are supported");
+  return n;
+}
+
+Value constant_from_tensor(const onnx::TensorProto& t, const std::string& name) {
+  Value v;
+  v.name = name;
+  v.constant = true;
+  v.shape.assign(t.dims().begin(), t.dims().end());
+  const std::string what = "constant '" + name + "'";
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    unsupported(what + " stores its data in an external file; only embedded data is supported");
+  const int64_t count = v.shape.empty() ? 1 : checked_numel(v.shape, what);
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      v.dtype = DType::kFloat;
+      v.f = float_data(t, count, what);
+      break;
+    case onnx::TensorProto::INT64:
+      v.dtype = DType::kInt64;
+      v.i = int64_data(t, count, what);
+      break;
+    default:
+      unsupported(what + " has element type " +
+                  onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t.data_type())) +
+                  "; supported: FLOAT, INT64");
+  }
+  return v;
+}
+
+Attribute decode_attribute(const onnx::AttributeProto& a, const std::string& where) {
+  Attribute out;
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: out.kind = Attribute::Kind::kInt, out.i = a.i(); break;
+    case onnx::AttributeProto::FLOAT: out.kind = Attribute::Kind::kFloat, out.f = a.f(); break;
+    case onnx::AttributeProto::INTS:
+      out.kind = Attribute::Kind::kInts;
+      out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case onnx::AttributeProto::FLOATS:
+      out.kind = Attribute::Kind::kFloats;
+      out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto::STRING: out.kind = Attribute::Kind::kString, out.s = a.s(); break;
+    default:
+      unsupported(where + ": attribute '" + a.name() + "' has type " +
+                  onnx::AttributeProto_AttributeType_Name(a.type()) + ", which is not supported");
+  }
+  return out;
+}
+
+// The Constant operator's payload as a constant value.
+Value constant_from_node(const onnx::NodeProto& n, const std::string& label) {
+  if (n.attribute_size() != 1) invalid(label + ": a Constant needs exactly one value attribute");
+  const onnx::AttributeProto& a = n.attribute(0);
+  Value v;
+  v.name = n.output(0);
+  v.constant = true;
+  if (a.name() == "value") return constant_from_tensor(a.t(), n.output(0));
+  if (a.name() == "value_float") v.dtype = DType::kFloat, v.f = {a.f()};
+  else if (a.name() == "value_floats") v.dtype = DType::kFloat, v.f.assign(a.floats().begin(), a.floats().end()), v.shape = {a.floats_size()};
+  else if (a.name() == "value_int") v.dtype = DType::kInt64, v.i = {a.i()};
+  else if (a.name() == "value_ints") v.dtype = DType::kInt64, v.i.assign(a.ints().begin(), a.ints().end()), v.shape = {a.ints_size()};
+  else unsupported(label + ": Constant attribute '" + a.name() + "' is not supported");
+  return v;
+}
+
+}  // namespace
+
+Graph load_onnx(const std::string& path, int64_t batch) {
+  if (batch < 0) invalid("batch = " + std::to_string(batch) + "; it must be >= 1 (or 0: as declared)");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) invalid("cannot open '" + path + "'");
+  const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) invalid("'" + path + "' is empty, not an ONNX model");
+
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes))
+    invalid("'" + path + "' is not an ONNX model (protobuf parsing failed: truncated or another format)");
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    invalid("'" + path + "' fails the ONNX checker: " + std::string(e.what()));
+  }
+
+  Graph g;
+  for (const auto& op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
+  onnx::GraphProto* gp = model.mutable_graph();
+
+  std::set<std::string> initializer_names;
+  for (const auto& t : gp->initializer()) initializer_names.insert(t.name());
+
+  // Fix the batch: the first dimension of every real (non-initializer) input.
+  for (auto& in : *gp->mutable_input()) {
+    if (initializer_names.count(in.name())) continue;
+    if (!in.type().has_tensor_type())
+      unsupported("graph input '" + in.name() + "' is not a tensor");
+    auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() == 0) continue;
+    auto* d0 = shape->mutable_dim(0);
+    if (batch > 0 && d0->has_dim_value() && d0->dim_value() != batch)
+      invalid("graph input '" + in.name() + "' has a fixed batch of " +
+              std::to_string(d0->dim_value()) + "; batch " + std::to_string(batch) + " cannot apply");
+    if (!d0->has_dim_value()) d0->set_dim_value(batch > 0 ? batch : 1);
+  }
+
+  try {
+    onnx::ShapeInferenceOptions options{/*check_type=*/true, /*error_mode=*/1,
+                                        /*enable_data_propagation=*/true};
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
+  } catch (const std::exception& e) {
+    invalid("'" + path + "': shape inference failed: " + std::string(e.what()));
+  }
+
+  // Every tensor's type and static shape, from inputs, outputs and value_info.
+  struct TypeInfo {
+    int elem_type;
+    std::vector<int64_t> dims;
+    bool known;
+  };
+  std::unordered_map<std::string, TypeInfo> types;
+  auto note = [&](const onnx::ValueInfoProto& vi) {
+    TypeInfo ti{0, {}, true};
+    if (!vi.type().has_tensor_type()) return;
+    ti.elem_type = vi.type().tensor_type().elem_type();
+    if (!vi.type().tensor_type().has_shape()) ti.known = false;
+    for (const auto& d : vi.type().tensor_type().shape().dim()) {
+      if (!d.has_dim_value()) ti.known = false;
+      ti.dims.push_back(d.dim_value());
+    }
+    types[vi.name()] = ti;
+  };
+  for (const auto& vi : gp->input()) note(vi);
+  for (const auto& vi : gp->value_info()) note(vi);
+  for (const auto& vi : gp->output()) note(vi);
+
+  std::unordered_map<std::string, int> ids;
+  auto add_value = [&](Value v) {
+    ids[v.name] = static_cast<int>(g.values.size());
+    g.values.push_back(std::move(v));
+    return static_cast<int>(g.values.size() - 1);
+  };
+  // A non-constant tensor's value, typed and shaped by inference.
+  auto add_runtime_value = [&](const std::string& name, const std::string& producer) {
+    auto it = types.find(name);
+    if (it == types.end() || !it->second.known)
+      unsupported(producer + ": the shape of '" + name +
+                  "' is not known after shape inference; the runner needs static shapes");
+    Value v;
+    v.name = name;
+    if (it->second.elem_type == onnx::TensorProto::FLOAT) v.dtype = DType::kFloat;
+    else if (it->second.elem_type == onnx::TensorProto::INT64) v.dtype = DType::kInt64;
+    else
+      unsupported(producer + ": tensor '" + name + "' has element type " +
+                  onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(it->second.elem_type)) +
+                  "; supported: FLOAT (and INT64 constants)");
+    v.shape = it->second.dims;
+    checked_numel(v.shape, "tensor '" + name + "'");
+    return add_value(std::move(v));
+  };
+
+  for (const auto& t : gp->initializer()) add_value(constant_from_tensor(t, t.name()));
+  for (const auto& in : gp->input()) {
+    if (initializer_names.count(in.name())) continue;
+    g.inputs.push_back(add_runtime_value(in.name(), "graph input"));
+  }
+
+  for (int ni = 0; ni < gp->node_size(); ++ni) {
+    const onnx::NodeProto& np = gp->node(ni);
+    Node n;
+    n.op = np.op_type();
+    n.name = np.name().empty() ? n.op + "#" + std::to_string(ni) : np.name();
+    const std::string label = n.label();
+    if (!np.domain().empty() && np.domain() != "ai.onnx")
+      unsupported(label + ": domain '" + np.domain() + "' is not supported (only the default ONNX domain)");
+    if (n.op == "Constant") {
+      add_value(constant_from_node(np, label));
+      continue;
+    }
+    for (const auto& name : np.input()) {
+      if (name.empty()) {
+        n.in.push_back(-1);
+        continue;
+      }
+      auto it = ids.find(name);
+      if (it == ids.end())  // the checker catches this; kept for a clear message
+        invalid(label + ": input '" + name + "' is neither a graph input, an initializer nor produced earlier (missing initializer or a cycle)");
+      n.in.push_back(it->second);
+    }
+    for (const auto& a : np.attribute()) n.attrs[a.name()] = decode_attribute(a, label);
+    for (const auto& name : np.output()) {
+      if (name.empty()) {
+        n.out.push_back(-1);
+        continue;
+      }
+      if (ids.count(name)) invalid(label + ": output '" + name + "' is produced twice");
+      n.out.push_back(add_runtime_value(name, label));
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  for (const auto& out : gp->output()) {
+    auto it = ids.find(out.name());
+    if (it == ids.end()) invalid("graph output '" + out.name() + "' is never produced");
+    g.outputs.push_back(it->second);
+  }
+  check_supported(g);
+  return g;
+}
+
+}  // namespace xsep::graph

@@ -1,0 +1,97 @@
+// What the runner supports, checked once at load time so that a model is
+// refused up front, with the node, operator and reason, rather than mid-run.
+#include <set>
+
+#include "ir.h"
+
+namespace xsep::graph {
+namespace {
+
+struct OpRule {
+  std::set<std::string> attrs;  // attributes the runner understands
+  int min_inputs, max_inputs;
+};
+
+const std::map<std::string, OpRule>& rules() {
+  static const std::map<std::string, OpRule> kRules = {
+      {"Conv", {{"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"}, 2, 3}},
+      {"BatchNormalization", {{"epsilon", "momentum", "spatial", "training_mode"}, 5, 5}},
+      {"Relu", {{}, 1, 1}},
+      {"Clip", {{"min", "max"}, 1, 3}},
+      {"HardSwish", {{}, 1, 1}},
+      {"HardSigmoid", {{"alpha", "beta"}, 1, 1}},
+      {"Add", {{}, 2, 2}},
+      {"Mul", {{}, 2, 2}},
+      {"GlobalAveragePool", {{}, 1, 1}},
+      {"Flatten", {{"axis"}, 1, 1}},
+      {"Reshape", {{"allowzero"}, 2, 2}},
+      {"Gemm", {{"alpha", "beta", "transA", "transB"}, 2, 3}},
+      {"MatMul", {{}, 2, 2}},
+      {"Identity", {{}, 1, 1}},
+      {"Dropout", {{"ratio", "seed"}, 1, 3}},
+      {"Split", {{"axis", "split", "num_outputs"}, 1, 2}},
+      {"Concat", {{"axis"}, 1, 1 << 20}},
+  };
+  return kRules;
+}
+
+void check_node(const Graph& g, const Node& n) {
+  const std::string where = n.label();
+  auto it = rules().find(n.op);
+  if (it == rules().end()) unsupported(where + ": operator " + n.op + " is not supported");
+  const OpRule& r = it->second;
+  for (const auto& [name, a] : n.attrs)
+    if (!r.attrs.count(name)) unsupported(where + ": attribute '" + name + "' is not supported");
+  const int n_in = static_cast<int>(n.in.size());
+  if (n_in < r.min_inputs || n_in > r.max_inputs)
+    invalid(where + ": has " + std::to_string(n_in) + " inputs");
+
+  // Data inputs must be float; int64 only where ONNX wants shapes or sizes.
+  for (size_t i = 0; i < n.in.size(); ++i) {
+    if (n.in[i] < 0) continue;
+    const Value& v = g.value(n.in[i]);
+    const bool shape_input = (n.op == "Reshape" && i == 1) || (n.op == "Split" && i == 1) ||
+                             (n.op == "Dropout" && i >= 1);
+    if (shape_input) {
+      if (!v.constant)
+        unsupported(where + ": input '" + v.name + "' must be a constant (shapes are static)");
+      continue;
+    }
+    if (v.dtype != DType::kFloat)
+      unsupported(where + ": input '" + v.name + "' is not float32; only float32 tensors are supported");
+  }
+  for (int o : n.out)
+    if (o >= 0 && g.value(o).dtype != DType::kFloat)
+      unsupported(where + ": output '" + g.value(o).name + "' is not float32");
+
+  if (n.op == "Conv") {
+    const std::string pad = n.attr_s("auto_pad", "NOTSET");
+    if (pad != "NOTSET" && pad != "VALID" && pad != "SAME_UPPER" && pad != "SAME_LOWER")
+      invalid(where + ": auto_pad '" + pad + "' is not an ONNX value");
+    if (g.value(n.in[0]).shape.size() != 4)
+      unsupported(where + ": only 2-D convolutions (4-D tensors) are supported");
+  }
+  if (n.op == "BatchNormalization") {
+    if (n.attr_i("training_mode", 0) != 0) unsupported(where + ": training_mode = 1 is not supported");
+    if (n.out.size() != 1) unsupported(where + ": only the inference form (one output) is supported");
+    if (n.has("spatial") && n.attr_i("spatial", 1) != 1) unsupported(where + ": spatial = 0 is not supported");
+  }
+  if (n.op == "Dropout") {
+    if (n.out.size() > 1 && n.out[1] >= 0)
+      unsupported(where + ": the mask output is not supported (inference only)");
+    if (n.in.size() == 3 && n.in[2] >= 0) {
+      const Value& t = g.value(n.in[2]);
+      if (!t.i.empty() && t.i[0] != 0) unsupported(where + ": training_mode = true is not supported");
+    }
+  }
+  if (n.op == "GlobalAveragePool" && g.value(n.in[0]).shape.size() < 3)
+    invalid(where + ": needs a tensor of rank >= 3");
+}
+
+}  // namespace
+
+void check_supported(const Graph& g) {
+  for (const Node& n : g.nodes) check_node(g, n);
+}
+
+}  // namespace xsep::graph
