@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing xsep needs on a fresh Debian 12 machine
-# (as root, or with sudo): the compilers and test libraries from Debian, and the
+# (as root, or with sudo): the compilers, test libraries and ONNX (C++ library
+# and its node test data) from Debian, and the
 # Python packages of python_ref/ from PyPI into .venv/ at the repository root.
 # The CUDA toolkit (nvcc, cuda_fp16.h, cudart) must already be installed; it is
 # used by both builds (the emulated one needs its headers only).
@@ -16,6 +17,9 @@ command -v ninja >/dev/null || need_apt+=(ninja-build)
 command -v g++ >/dev/null || need_apt+=(g++)
 [ -f /usr/include/gtest/gtest.h ] || need_apt+=(libgtest-dev)
 [ -f /usr/include/benchmark/benchmark.h ] || need_apt+=(libbenchmark-dev)
+[ -f /usr/include/onnx/onnx_pb.h ] || need_apt+=(libonnx-dev)
+[ -f /usr/include/google/protobuf/message.h ] || need_apt+=(libprotobuf-dev)
+[ -d /usr/share/libonnx-testdata/data/node ] || need_apt+=(libonnx-testdata)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing from Debian: ${need_apt[*]}"

@@ -16,7 +16,7 @@ JOBS="${JOBS:-2}"
 status=0
 LOGS="$(mktemp -d)"
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf "\n==== %s (at %ds) ====\n" "$*" "$SECONDS"; }
 
 configure_build() {  # dir, cmake args...
   local dir="$1"; shift

@@ -87,6 +87,17 @@ Value constant_from_tensor(const onnx::TensorProto& t, const std::string& name) 
       v.dtype = DType::kInt64;
       v.i = int64_data(t, count, what);
       break;
+    case onnx::TensorProto::BOOL: {  // e.g. Dropout's training_mode: kept as 0 / 1
+      v.dtype = DType::kInt64;
+      if (t.has_raw_data()) {
+        if (t.raw_data().size() != static_cast<size_t>(count)) invalid(what + ": raw_data size does not match the shape");
+        for (char b : t.raw_data()) v.i.push_back(b != 0);
+      } else {
+        if (t.int32_data_size() != count) invalid(what + ": int32_data size does not match the shape");
+        for (int32_t b : t.int32_data()) v.i.push_back(b != 0);
+      }
+      break;
+    }
     default:
       unsupported(what + " has element type " +
                   onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(t.data_type())) +
@@ -144,6 +155,15 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes))
     invalid("'" + path + "' is not an ONNX model (protobuf parsing failed: truncated or another format)");
+  // Newer than this ONNX library understands: well-formed, but not for us.
+  if (model.ir_version() > onnx::IR_VERSION)
+    unsupported("'" + path + "' has IR version " + std::to_string(model.ir_version()) +
+                "; this build reads up to " + std::to_string(onnx::IR_VERSION));
+  const int64_t max_opset = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at("").second;
+  for (const auto& op : model.opset_import())
+    if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > max_opset)
+      unsupported("'" + path + "' imports ONNX opset " + std::to_string(op.version()) +
+                  "; this build supports opsets up to " + std::to_string(max_opset));
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

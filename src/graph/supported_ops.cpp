@@ -50,8 +50,10 @@ void check_node(const Graph& g, const Node& n) {
   for (size_t i = 0; i < n.in.size(); ++i) {
     if (n.in[i] < 0) continue;
     const Value& v = g.value(n.in[i]);
+    // Dropout's ratio (input 1) is a float and ignored at inference; its
+    // training_mode (input 2, BOOL) must be a constant false.
     const bool shape_input = (n.op == "Reshape" && i == 1) || (n.op == "Split" && i == 1) ||
-                             (n.op == "Dropout" && i >= 1);
+                             (n.op == "Dropout" && i == 2);
     if (shape_input) {
       if (!v.constant)
         unsupported(where + ": input '" + v.name + "' must be a constant (shapes are static)");

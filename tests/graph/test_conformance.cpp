@@ -38,9 +38,10 @@ using xsep::graph::GraphError;
 namespace {
 
 // The operators of src/graph/supported_ops.cpp, as test directory prefixes
-// (test_conv also brings ConvInteger / ConvTranspose, test_matmul MatMulInteger,
-// test_dropout-named training cases sit under test_training_dropout; those are
-// skipped as unsupported). Other directories are not listed at all.
+// (Conv's basic cases are test_basic_conv_*, Dropout's training-mode ones
+// test_training_dropout_*; test_conv / test_matmul also match ConvInteger,
+// ConvTranspose and MatMulInteger, which skip as unsupported operators).
+// Directories of other operators are not run at all.
 const char* const kPrefixes[] = {
     "test_conv", "test_basic_conv", "test_batchnorm", "test_relu", "test_clip",
     "test_hardswish", "test_hardsigmoid", "test_add", "test_mul", "test_globalaveragepool",
