@@ -4,11 +4,19 @@
 // MatMul), direct convolution, strided broadcasting elementwise ops (also
 // layout conversion, Concat, Split), global average pooling and the SE block's
 // two small fully-connected layers. Plain C++ (no CUDA header).
-// Each returns 0 on success, else the CUDA error code of the launch.
+// Each returns 0 on success (also for empty work, launching nothing), else a
+// CUDA error code: cudaErrorInvalidValue for bad arguments (negative sizes,
+// null pointers, groups not dividing the channels, rank > 6, more than 2^31
+// elements), else the launch's error. The definitions are exported from the
+// library (XSEP_GRAPH_EXPORT) so that their tests can call them directly.
 //
 // Element types: activations are float32 or float16 (`*_f16` flags), weights
-// and biases always float32; arithmetic is float32. Strides are in elements
-// and may be 0 (broadcast).
+// and biases always float32 (an Operand with f16 = false); arithmetic is
+// float32. Strides are in elements and may be 0 (broadcast).
+//
+// Aliasing: y may be the same memory as gemm's C, or as elementwise's a or b
+// with identical strides (each element is read and written by one thread);
+// any other overlap of an output with an input is undefined.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +47,7 @@ struct Operand {
 
 // y[b][m][n] = act( alpha * sum_k A[b][m][k] * kscale[b][k] * B[b][k][n]
 //                   + bias[m or n] + beta * C[b][m][n] )
-// A, B: activations or weights (a_f32_weights / b_f32_weights: the operand is a
-// float32 weight array, not an activation); kscale (optional, the SE block's
+// A, B: activations or float32 weights; kscale (optional, the SE block's
 // per-channel multiplier folded into a pointwise convolution): [batch][K] with
 // strides ks_b, ks_k; C (optional): a residual or Gemm's C.
 struct GemmArgs {
@@ -55,7 +62,7 @@ struct GemmArgs {
   int64_t c_b = 0, c_m = 0, c_n = 0;
   float alpha = 1.f, beta = 1.f;
   const float* bias = nullptr;
-  int bias_axis = 0;  // 1: bias[m], 2: bias[n]
+  int bias_axis = 0;  // 0: no bias (bias must be null), 1: bias[m], 2: bias[n]
   Act act;
   void* y = nullptr;
   bool y_f16 = false;

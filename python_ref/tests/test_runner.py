@@ -37,16 +37,35 @@ def run_xsep(model, x, tmp_path, backend, extra=()):
     return np.load(yout), proc.stdout
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", MODELS)
-def test_matches_onnxruntime(model_dir, tmp_path, name, backend):
+def check(model_dir, tmp_path, name, backend, extra=(), batch=1, bound=1e-4):
     model = model_dir / f"{name}.onnx"
-    x = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    got, stdout = run_xsep(model, x, tmp_path, backend)
+    got, stdout = run_xsep(model, x, tmp_path, backend, extra)
     assert got.shape == expected.shape
     diff = np.abs(got.astype(np.float64) - expected).max()
     scale = np.abs(expected).max()
-    print(f"\n{name} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {scale:.3e}, ratio {diff / scale:.2e}")
-    assert diff <= 1e-4 * scale, stdout
+    print(f"\n{name} [{backend} {' '.join(extra)} batch {batch}]: max|diff| = {diff:.3e}, "
+          f"max|logit| = {scale:.3e}, ratio {diff / scale:.2e}")
+    assert diff <= bound * scale, stdout
     assert "top-5 of item 0" in stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", MODELS)
+def test_matches_onnxruntime(model_dir, tmp_path, name, backend):
+    check(model_dir, tmp_path, name, backend)
+
+
+# The cuda backend's other activation formats, one network each: NHWC float32
+# (same bound), and float16 NHWC with batch 2 (float16 activations: a bound of
+# 1e-2 of the largest logit, about ten half-precision roundings deep).
+@pytest.mark.skipif("cuda" not in BACKENDS, reason="cuda backend not checked in this build")
+def test_cuda_nhwc_f32(model_dir, tmp_path):
+    check(model_dir, tmp_path, "mbv3s-xsep", "cuda", ("--layout", "nhwc"))
+
+
+@pytest.mark.skipif("cuda" not in BACKENDS, reason="cuda backend not checked in this build")
+def test_cuda_nhwc_f16_batch2(model_dir, tmp_path):
+    check(model_dir, tmp_path, "mbv3s-xsep-k7", "cuda", ("--layout", "nhwc", "--dtype", "f16"), batch=2,
+          bound=1e-2)

@@ -738,10 +738,13 @@ TEST_F(GraphKernelArgs, EmptyIsANoOpAndBadArgumentsAreRejected) {
   g.bias_axis = 0;  // a bias without an axis
   EXPECT_NE(gemm(g, nullptr), 0);
   EXPECT_NE(gemm_with_tile(g, 3, 1, nullptr), 0);
-  ConvArgs cv;  // n = 0
+  ConvArgs cv;  // a valid 1x1 conv of an empty batch
+  cv.ci = cv.h = cv.w = cv.co = cv.ho = cv.wo = cv.kh = cv.kw = 1;
   EXPECT_EQ(conv2d(cv, nullptr), 0);
   cv.n = 1;
-  EXPECT_NE(conv2d(cv, nullptr), 0);  // ci = 0
+  EXPECT_NE(conv2d(cv, nullptr), 0);  // x, weights and y null
+  cv.x = a.op(), cv.weights = a.f32(), cv.y = y.at(0), cv.group = 2;
+  EXPECT_NE(conv2d(cv, nullptr), 0);  // 1 channel in 2 groups
   EltArgs e;
   e.rank = 7;
   EXPECT_NE(elementwise(e, nullptr), 0);
