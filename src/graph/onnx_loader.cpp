@@ -192,6 +192,26 @@ Graph load_onnx(const std::string& path, int64_t batch) {
     if (!d0->has_dim_value()) d0->set_dim_value(batch > 0 ? batch : 1);
   }
 
+  // ONNX's Conv shape inference divides by the strides and dilations without
+  // checking them (a zero stride is a SIGFPE): refuse such values first.
+  for (int ni = 0; ni < gp->node_size(); ++ni) {
+    const onnx::NodeProto& np = gp->node(ni);
+    if (np.op_type() != "Conv") continue;
+    const std::string label = "node '" + (np.name().empty() ? "Conv#" + std::to_string(ni) : np.name()) + "' (Conv)";
+    for (const auto& a : np.attribute()) {
+      const int64_t lo = a.name() == "pads" ? 0 : 1;
+      if (a.name() != "strides" && a.name() != "dilations" && a.name() != "kernel_shape" && a.name() != "pads" &&
+          a.name() != "group")
+        continue;
+      std::vector<int64_t> values(a.ints().begin(), a.ints().end());
+      if (a.name() == "group") values = {a.i()};
+      for (int64_t v : values)
+        if (v < lo)
+          invalid(label + ": attribute " + a.name() + " has the value " + std::to_string(v) + "; it must be >= " +
+                  std::to_string(lo));
+    }
+  }
+
   try {
     onnx::ShapeInferenceOptions options{/*check_type=*/true, /*error_mode=*/1,
                                         /*enable_data_propagation=*/true};

@@ -35,6 +35,41 @@ const std::map<std::string, OpRule>& rules() {
   return kRules;
 }
 
+std::string list(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// ONNX shape inference (1.12) accepts some Conv attributes that make no sense;
+// refuse them here with the attribute and value.
+void check_conv_attributes(const Graph& g, const Node& n, const std::string& where) {
+  const auto& x = g.value(n.in[0]).shape;
+  const auto& w = g.value(n.in[1]).shape;
+  if (w.size() != 4) invalid(where + ": weight has rank " + std::to_string(w.size()) + "; expected 4");
+  const int64_t group = n.attr_i("group", 1);
+  if (group < 1 || x[1] % group != 0 || w[0] % group != 0 || w[1] * group != x[1])
+    invalid(where + ": group = " + std::to_string(group) + " does not fit " + std::to_string(x[1]) +
+            " input channels and weight shape " + list(w));
+  const auto strides = n.attr_ints("strides", {1, 1});
+  const auto dilations = n.attr_ints("dilations", {1, 1});
+  const auto pads = n.attr_ints("pads", {0, 0, 0, 0});
+  const auto kernel = n.attr_ints("kernel_shape", {w[2], w[3]});
+  auto all = [](const std::vector<int64_t>& v, int64_t lo) {
+    for (int64_t e : v)
+      if (e < lo) return false;
+    return true;
+  };
+  if (strides.size() != 2 || !all(strides, 1)) invalid(where + ": strides " + list(strides) + "; need 2 values >= 1");
+  if (dilations.size() != 2 || !all(dilations, 1))
+    invalid(where + ": dilations " + list(dilations) + "; need 2 values >= 1");
+  if (pads.size() != 4 || !all(pads, 0)) invalid(where + ": pads " + list(pads) + "; need 4 values >= 0");
+  if (kernel.size() != 2 || kernel[0] != w[2] || kernel[1] != w[3] || !all(kernel, 1))
+    invalid(where + ": kernel_shape " + list(kernel) + " does not match the weight shape " + list(w));
+  if (n.in.size() > 2 && n.in[2] >= 0 && g.value(n.in[2]).shape != std::vector<int64_t>{w[0]})
+    invalid(where + ": bias shape " + list(g.value(n.in[2]).shape) + "; expected [" + std::to_string(w[0]) + "]");
+}
+
 void check_node(const Graph& g, const Node& n) {
   const std::string where = n.label();
   auto it = rules().find(n.op);
@@ -72,6 +107,7 @@ void check_node(const Graph& g, const Node& n) {
       invalid(where + ": auto_pad '" + pad + "' is not an ONNX value");
     if (g.value(n.in[0]).shape.size() != 4)
       unsupported(where + ": only 2-D convolutions (4-D tensors) are supported");
+    check_conv_attributes(g, n, where);
   }
   if (n.op == "BatchNormalization") {
     if (n.attr_i("training_mode", 0) != 0) unsupported(where + ": training_mode = 1 is not supported");
