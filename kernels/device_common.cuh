@@ -11,7 +11,10 @@
 #endif
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <type_traits>
+#include <utility>
 
 namespace xsep::kernels {
 
@@ -28,6 +31,27 @@ constexpr int kThreads = 256;
   float* name = reinterpret_cast<float*>(xsep_smem_raw_)
 #endif
 
+#if !defined(XSEP_EMU)
+// More than 48 KB of dynamic shared memory needs a per-kernel opt-in. The limit
+// belongs to the kernel function (process-wide, per device), so it is only ever
+// raised, under a lock: lowering it for a smaller tile would break a concurrent
+// launch, or a captured CUDA graph's replay, that needs the larger one.
+inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes) {
+  static std::mutex mutex;
+  static std::map<std::pair<int, const void*>, size_t> granted;
+  int device = 0;
+  if (cudaError_t e = cudaGetDevice(&device)) return e;
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t& have = granted[{device, kernel}];
+  if (bytes <= have) return cudaSuccess;
+  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(bytes)))
+    return e;
+  have = bytes;
+  return cudaSuccess;
+}
+#endif
+
 // Launches kernel(params) on `stream` and returns the launch's error.
 template <typename Params>
 cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem_bytes,
@@ -37,10 +61,7 @@ cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t 
   return ::xsep::emu::launch(grid, block, smem_bytes, [&] { kernel(params); });
 #else
   if (smem_bytes > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(smem_bytes));
-    if (e != cudaSuccess) return e;
+    if (cudaError_t e = raise_smem_limit(reinterpret_cast<const void*>(kernel), smem_bytes)) return e;
   }
   Params copy = params;
   void* args[] = {&copy};
@@ -66,9 +87,17 @@ struct Epilogue {
   int act;             // xsep_activation
 };
 
-__device__ __forceinline__ float apply_epilogue(const Epilogue& e, int c, float v) {
-  if (e.scale != nullptr) v *= e.scale[c];
-  if (e.bias != nullptr) v += e.bias[c];
+// One channel's epilogue, loaded once per work item (y may alias nothing the
+// compiler can prove, so loads inside the output loop would repeat).
+struct ChannelEpilogue {
+  float scale, bias;
+  int act;
+};
+__device__ __forceinline__ ChannelEpilogue channel_epilogue(const Epilogue& e, int c) {
+  return ChannelEpilogue{e.scale != nullptr ? e.scale[c] : 1.f, e.bias != nullptr ? e.bias[c] : 0.f, e.act};
+}
+__device__ __forceinline__ float apply_epilogue(const ChannelEpilogue& e, float v) {
+  v = fmaf(v, e.scale, e.bias);
   switch (e.act) {
     case 1: v = fmaxf(v, 0.f); break;                                             // RELU
     case 2: v = fminf(fmaxf(v, 0.f), 6.f); break;                                 // RELU6
@@ -76,6 +105,9 @@ __device__ __forceinline__ float apply_epilogue(const Epilogue& e, int c, float 
     default: break;                                                               // NONE
   }
   return v;
+}
+__device__ __forceinline__ float apply_epilogue(const Epilogue& e, int c, float v) {
+  return apply_epilogue(channel_epilogue(e, c), v);
 }
 
 // SYMMETRIC 2x2 padding: channel groups as numpy.array_split(range(C), 4) (with

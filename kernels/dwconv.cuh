@@ -106,13 +106,13 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
       for (int i = 0; i < kh; ++i)
         conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
     }
+    const ChannelEpilogue ep = channel_epilogue(p.ep, c);
 #pragma unroll
     for (int o = 0; o < kOpt; ++o) {
       const int oh = oh0 + r + (kAlongH ? o : 0);
       const int ow = ow0 + q + (kAlongH ? 0 : o);
       if (oh < p.ho && ow < p.wo)
-        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] =
-            from_float<T>(apply_epilogue(p.ep, c, acc[o]));
+        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(apply_epilogue(ep, acc[o]));
     }
   }
 }
@@ -144,6 +144,7 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
     return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c).floats) * 4;
   };
   t = shrink_to_fit(t, kAlongH ? kOpt : 1, kAlongH ? 1 : kOpt, 48 * 1024, bytes);
+  if (bytes(t) > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};

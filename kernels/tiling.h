@@ -35,7 +35,7 @@ inline Tile shrink_to_fit(Tile t, int min_h, int min_w, size_t budget,
       t.c /= 2;
       if (t.c % t.vec != 0) t.vec = 1;
     } else {
-      break;  // the smallest tile; every supported K fits it (checked by the caller)
+      break;  // the smallest tile; the launcher refuses it if it still does not fit
     }
   }
   return t;

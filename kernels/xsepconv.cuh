@@ -113,6 +113,7 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       const float w10 = w2[2 * tc + cc], w11 = w2[3 * tc + cc];
       const bool row_in = ra + r >= 0 && ra + r < H;
       float* dst = t1 + (r * L.c1 + col) * tc + cc;
+      const ChannelEpilogue e1 = channel_epilogue(p.e1, c < p.c ? c : 0);
 #pragma unroll
       for (int o = 0; o < kOpt; ++o) {
         float v = w00 * a0[o];
@@ -121,7 +122,7 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
         v = fmaf(w11, a1[o + 1], v);
         const int gc = ca + col + o;
         const bool in = row_in && gc >= 0 && gc < W && c < p.c;
-        dst[o * tc] = in ? apply_epilogue(p.e1, c, v) : 0.f;
+        dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
       }
     }
   }
@@ -140,8 +141,9 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       conv_line<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, w1 + cc, tc, acc);
       const bool row_in = ra + r >= 0 && ra + r < H && c < p.c;
       float* dst = t2 + (r * p.tile_w + oc) * tc + cc;
+      const ChannelEpilogue e2 = channel_epilogue(p.e2, c < p.c ? c : 0);
 #pragma unroll
-      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(p.e2, c, acc[o]) : 0.f;
+      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(e2, acc[o]) : 0.f;
     }
   }
   __syncthreads();
@@ -161,12 +163,12 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       if (c >= p.c || ow >= p.wo || oh0 + orow >= p.ho) continue;
       float acc[kOpt] = {};
       conv_line<K, kOpt>(t2 + (s * orow) * row_step + oc * tc + cc, row_step, s, k, wk + cc, tc, acc);
+      const ChannelEpilogue e3 = channel_epilogue(p.e3, c);
 #pragma unroll
       for (int o = 0; o < kOpt; ++o) {
         const int oh = oh0 + orow + o;
         if (oh < p.ho)
-          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] =
-              from_float<T>(apply_epilogue(p.e3, c, acc[o]));
+          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(apply_epilogue(e3, acc[o]));
       }
     }
   }
@@ -183,7 +185,7 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
 
   Tile t;
   if (!a.nhwc) {
-    t = Tile{std::min(round_up(a.ho, kOpt), 16), std::min(round_up(a.wo, kOpt), 32), 1, 1};
+    t = Tile{std::min(round_up(a.ho, kOpt), 32), std::min(round_up(a.wo, kOpt), 32), 1, 1};
   } else {
     t = Tile{std::min(round_up(a.ho, kOpt), 8), std::min(round_up(a.wo, kOpt), 8),
              std::min(round_up(a.c, vec), 32), vec};
@@ -192,6 +194,7 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
     return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c).floats) * 4;
   };
   t = shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes);
+  if (bytes(t) > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
 
   XsParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};

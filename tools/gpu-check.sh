@@ -25,6 +25,7 @@ if compgen -G ".deps/*.deb" >/dev/null; then
   export CMAKE_PREFIX_PATH="$PREFIX/usr:$PREFIX/usr/lib/x86_64-linux-gnu/cmake${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
   export LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export CPATH="$PREFIX/usr/include${CPATH:+:$CPATH}"
+  export XSEP_ONNX_NODE_TESTDATA="$PREFIX/usr/share/libonnx-testdata/data/node"
   log "unpacked $(ls .deps/*.deb | wc -l) packages into $PREFIX"
 else
   log "no .deps/*.deb: relying on what the machine has"

@@ -38,11 +38,18 @@ void set_last_error(cudaError_t e) { t_last_error = e; }
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  // The limits of the real device (sm_90): 1024 threads, 227 KB of dynamic
+  // shared memory per block, grid y and z below 65536.
   if (threads == 0 || threads > 1024 || blocks == 0) return cudaErrorInvalidValue;
+  if (smem_bytes > 232448 || grid.y > 65535 || grid.z > 65535) return cudaErrorInvalidValue;
 
   const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;
-  std::unique_ptr<unsigned char[], AlignedFree> smem(
-      static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))));
+  std::unique_ptr<unsigned char[], AlignedFree> smem;
+  try {
+    smem.reset(static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))));
+  } catch (const std::bad_alloc&) {
+    return cudaErrorMemoryAllocation;
+  }
   poison(smem.get(), bytes);
   Barrier barrier(static_cast<std::ptrdiff_t>(threads));
 

@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include <cinttypes>
+#include <string>
 
 #include "error.h"
 
@@ -46,6 +47,10 @@ xsep_status check_desc(const char* fn, const xsep_tensor_desc* d, Problem* p) {
                 "x_desc n*c*h*w = %" PRId64 "*%" PRId64 "*%" PRId64 "*%" PRId64
                 " overflows a 64-bit byte count",
                 d->n, d->c, d->h, d->w);
+  }
+  if (d->h > kMaxSide || d->w > kMaxSide) {
+    return fail(XSEP_STATUS_UNSUPPORTED, fn,
+                "x_desc h = %" PRId64 ", w = %" PRId64 "; each side may be at most 2^30", d->h, d->w);
   }
   if (elems > kMaxElements) {
     return fail(XSEP_STATUS_UNSUPPORTED, fn,
@@ -93,8 +98,24 @@ xsep_status check_pad(const char* fn, const char* what, const xsep_pad& pad, xse
   return XSEP_STATUS_SUCCESS;
 }
 
+// A float array argument: non-NULL when required, 4-byte aligned always (a
+// misaligned float load is a sticky error that kills a CUDA context).
+xsep_status check_floats(const char* fn, const char* what, const float* p, bool required) {
+  if (p == nullptr) {
+    if (required) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "%s is NULL", what);
+    return XSEP_STATUS_SUCCESS;
+  }
+  if (reinterpret_cast<uintptr_t>(p) % alignof(float) != 0)
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "%s (%p) is not aligned to 4 bytes", what,
+                static_cast<const void*>(p));
+  return XSEP_STATUS_SUCCESS;
+}
+
 xsep_status check_epilogue(const char* fn, const char* what, const xsep_epilogue* ep) {
   if (ep == nullptr) return XSEP_STATUS_SUCCESS;  // identity
+  const std::string scale = std::string(what) + ".scale", bias = std::string(what) + ".bias";
+  if (xsep_status s = check_floats(fn, scale.c_str(), ep->scale, false)) return s;
+  if (xsep_status s = check_floats(fn, bias.c_str(), ep->bias, false)) return s;
   const int act = enum_value(ep->act);
   if (act < XSEP_ACT_NONE || act > XSEP_ACT_HARDSWISH) {
     return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
@@ -147,7 +168,7 @@ xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_des
     p.stride = stride;
     p.pad = XSEP_PAD_TOP_LEFT;
   }
-  if (w == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "w (weights) is NULL");
+  if (xsep_status s = check_floats(fn, "w (weights)", w, true)) return s;
   if (xsep_status s = check_epilogue(fn, "ep", ep)) return s;
   const bool strides_h = op == Op::kKx1 || op == Op::kKxK;
   const bool strides_w = op == Op::k1xK || op == Op::kKxK;
@@ -166,9 +187,9 @@ xsep_status validate_xsepconv(const char* fn, const xsep_tensor_desc* x_desc, co
   if (params == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params is NULL");
   if (xsep_status s = check_k_stride(fn, Op::kXSep, params->k, params->stride)) return s;
   if (xsep_status s = check_pad(fn, "params->pad", params->pad, &p.pad)) return s;
-  if (params->w2x2 == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->w2x2 is NULL");
-  if (params->w1xk == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->w1xk is NULL");
-  if (params->wkx1 == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "params->wkx1 is NULL");
+  if (xsep_status s = check_floats(fn, "params->w2x2", params->w2x2, true)) return s;
+  if (xsep_status s = check_floats(fn, "params->w1xk", params->w1xk, true)) return s;
+  if (xsep_status s = check_floats(fn, "params->wkx1", params->wkx1, true)) return s;
   if (xsep_status s = check_epilogue(fn, "params->ep2x2", &params->ep2x2)) return s;
   if (xsep_status s = check_epilogue(fn, "params->ep1xk", &params->ep1xk)) return s;
   if (xsep_status s = check_epilogue(fn, "params->epkx1", &params->epkx1)) return s;

@@ -11,11 +11,13 @@ namespace xsep::detail {
 
 enum class Op { k2x2, k1xK, kKx1, kKxK, kXSep };
 
-// The largest K provided, and the element limit per tensor (kernels index with
-// 32-bit integers inside a plane and 64-bit across the batch; we keep every
-// tensor below 2^31 elements so that any flat index fits an int32).
+// The largest K provided, and the size limits: kernels index with 32-bit
+// integers, so every tensor stays below 2^31 elements (any flat index fits an
+// int32) and each spatial side below 2^30 (tile arithmetic such as rounding a
+// side up to a multiple of the tile cannot overflow).
 constexpr int32_t kMaxK = 31;
 constexpr int64_t kMaxElements = INT32_MAX;
+constexpr int64_t kMaxSide = int64_t{1} << 30;
 
 // A validated call: enum values read back as plain ints and the output shape.
 struct Problem {

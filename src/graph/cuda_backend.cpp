@@ -44,9 +44,20 @@ struct CudaBackend::Impl {
   // Per step: device pointers of its constants, in the order they were packed.
   std::vector<std::vector<const float*>> step_consts;
   cudaStream_t stream = nullptr;
+  bool ran = false;  // inputs uploaded by a run
 #if !defined(XSEP_EMU)
   cudaGraphExec_t exec = nullptr;
 #endif
+
+  // Releases whatever was acquired, also when the constructor threw midway.
+  ~Impl() {
+#if !defined(XSEP_EMU)
+    if (exec) cudaGraphExecDestroy(exec);
+    if (stream) cudaStreamDestroy(stream);
+#endif
+    if (arena) cudaFree(arena);
+    if (consts) cudaFree(consts);
+  }
 
   int root(int v) const {
     while (p.storage[v].alias_of >= 0) v = p.storage[v].alias_of;
@@ -203,7 +214,10 @@ struct CudaBackend::Impl {
     for (size_t i = 0; i < p.steps.size(); ++i) exec_step(i);
   }
 
-  // Host float32 NCHW <-> device storage (dtype, layout).
+  // Host float32 NCHW <-> device storage (dtype, layout). Copies are ordered on
+  // the backend's stream (non-blocking: plain cudaMemcpy on the legacy stream
+  // would not order against it); from pageable memory cudaMemcpyAsync stages
+  // the data before returning, so the host vectors may go out of scope.
   void upload_input(int v, const float* src) {
     const Value& val = g.value(v);
     const int64_t n = val.numel();
@@ -218,9 +232,10 @@ struct CudaBackend::Impl {
     if (f16()) {
       std::vector<__half> h(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) h[i] = __float2half_rn(ordered[i]);
-      check(cudaMemcpy(ptr(v), h.data(), h.size() * 2, cudaMemcpyHostToDevice), "uploading an input");
+      check(cudaMemcpyAsync(ptr(v), h.data(), h.size() * 2, cudaMemcpyHostToDevice, stream), "uploading an input");
     } else {
-      check(cudaMemcpy(ptr(v), ordered.data(), ordered.size() * 4, cudaMemcpyHostToDevice), "uploading an input");
+      check(cudaMemcpyAsync(ptr(v), ordered.data(), ordered.size() * 4, cudaMemcpyHostToDevice, stream),
+            "uploading an input");
     }
   }
   void download_output(int v, float* dst) {
@@ -229,10 +244,13 @@ struct CudaBackend::Impl {
     std::vector<float> stored(static_cast<size_t>(n));
     if (f16()) {
       std::vector<__half> h(static_cast<size_t>(n));
-      check(cudaMemcpy(h.data(), ptr(v), h.size() * 2, cudaMemcpyDeviceToHost), "downloading an output");
+      check(cudaMemcpyAsync(h.data(), ptr(v), h.size() * 2, cudaMemcpyDeviceToHost, stream), "downloading an output");
+      check(cudaStreamSynchronize(stream), "downloading an output");
       for (int64_t i = 0; i < n; ++i) stored[i] = __half2float(h[i]);
     } else {
-      check(cudaMemcpy(stored.data(), ptr(v), stored.size() * 4, cudaMemcpyDeviceToHost), "downloading an output");
+      check(cudaMemcpyAsync(stored.data(), ptr(v), stored.size() * 4, cudaMemcpyDeviceToHost, stream),
+            "downloading an output");
+      check(cudaStreamSynchronize(stream), "downloading an output");
     }
     if (p.storage[v].nhwc) {
       const auto& s = val.shape;
@@ -256,7 +274,7 @@ struct CudaBackend::Impl {
       try {
         forward();
       } catch (...) {
-        cudaGraph_t discard;
+        cudaGraph_t discard = nullptr;
         cudaStreamEndCapture(stream, &discard);
         if (discard) cudaGraphDestroy(discard);
         throw;
@@ -265,6 +283,7 @@ struct CudaBackend::Impl {
       check(cudaStreamEndCapture(stream, &graph), "ending graph capture");
       const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
       cudaGraphDestroy(graph);
+      if (e != cudaSuccess) exec = nullptr;  // capture again next time
       check(e, "instantiating the CUDA graph");
     }
     check(cudaGraphLaunch(exec, stream), "launching the CUDA graph");
@@ -291,22 +310,17 @@ CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
   arena_bytes_ = impl_->arena_bytes;
 }
 
-CudaBackend::~CudaBackend() {
-#if !defined(XSEP_EMU)
-  if (impl_->exec) cudaGraphExecDestroy(impl_->exec);
-  if (impl_->stream) cudaStreamDestroy(impl_->stream);
-#endif
-  cudaFree(impl_->arena);
-  cudaFree(impl_->consts);
-}
+CudaBackend::~CudaBackend() = default;
 
 void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
   for (size_t i = 0; i < impl_->g.inputs.size(); ++i) impl_->upload_input(impl_->g.inputs[i], inputs[i]);
   impl_->launch_forward();
+  impl_->ran = true;
   for (size_t i = 0; i < impl_->g.outputs.size(); ++i) impl_->download_output(impl_->g.outputs[i], outputs[i]);
 }
 
 void CudaBackend::time(int iters, double* ms) {
+  if (!impl_->ran) invalid("call xsep_graph_run once before timing (the inputs come from that run)");
   for (int i = 0; i < iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     impl_->launch_forward();

@@ -316,6 +316,7 @@ struct Lowerer {
   // The XSepConv chain from a 2x2 conv or a SYMMETRIC Split at node `start`.
   bool try_xsepconv(int start) {
     const Node& first = g.nodes[start];
+    if (pending_kscale[first.in[0]] >= 0) return false;  // an SE scale waits for a pointwise conv
     std::vector<float> w2x2, b2x2;
     xsep_pad pad;
     int t1_pre;  // the 2x2 result before its epilogue
@@ -381,6 +382,7 @@ struct Lowerer {
   // A depthwise conv our C API runs as one operator.
   bool try_dwconv(int node) {
     const Node& n = g.nodes[node];
+    if (pending_kscale[n.in[0]] >= 0) return false;  // an SE scale waits for a pointwise conv
     const ConvInfo c = conv_info(n);
     if (!is_depthwise(c)) return false;
     Step s;
@@ -431,8 +433,12 @@ struct Lowerer {
       const Node& an = g.nodes[add_node];
       if (!done[add_node] && an.op == "Add") {
         const int other = an.in[0] == e.out ? an.in[1] : an.in[0];
-        if (shape(other) == shape(e.out) && !val(other).constant &&
-            (producer[other] < node) && an.in[0] != an.in[1]) {
+        // The residual is read with the output's strides: same shape and layout.
+        const auto& os = shape(other);
+        const bool other_nhwc = nhwc(other) && os.size() == 4 && os[2] * os[3] > 1;
+        const bool out_nhwc = nhwc(x) && os.size() == 4 && os[2] * os[3] > 1;
+        if (os == shape(e.out) && other_nhwc == out_nhwc && !val(other).constant && producer[other] < node &&
+            an.in[0] != an.in[1]) {
           residual = other;
           done[add_node] = true;
           e.out = an.out[0];
@@ -906,9 +912,14 @@ struct Lowerer {
   Program run(xsep_dtype dtype, xsep_layout layout) {
     prog.dtype = dtype;
     prog.layout = layout;
+    // Graph inputs are converted to NHWC at upload when every consumer is a
+    // convolution (the layout then flows through the spatial ops); inputs read
+    // by anything else (MatMul, Reshape, ...) stay row-major.
     for (int v : g.inputs) {
       const auto& s = shape(v);
-      prog.storage[v].nhwc = layout == XSEP_LAYOUT_NHWC && s.size() == 4 && s[2] * s[3] > 1;
+      bool convs_only = !consumers[v].empty();
+      for (int n : consumers[v]) convs_only = convs_only && g.nodes[n].op == "Conv" && g.nodes[n].in[0] == v;
+      prog.storage[v].nhwc = layout == XSEP_LAYOUT_NHWC && s.size() == 4 && s[2] * s[3] > 1 && convs_only;
     }
     for (size_t i = 0; i < g.nodes.size(); ++i)
       if (!done[i]) lower_node(static_cast<int>(i));

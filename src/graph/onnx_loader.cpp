@@ -7,6 +7,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -147,6 +148,9 @@ Value constant_from_node(const onnx::NodeProto& n, const std::string& label) {
 
 Graph load_onnx(const std::string& path, int64_t batch) {
   if (batch < 0) invalid("batch = " + std::to_string(batch) + "; it must be >= 1 (or 0: as declared)");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    invalid("'" + path + "' is not a readable file" + (std::filesystem::exists(path, ec) ? "" : " (it does not exist)"));
   std::ifstream file(path, std::ios::binary);
   if (!file) invalid("cannot open '" + path + "'");
   const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
@@ -190,6 +194,17 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       invalid("graph input '" + in.name() + "' has a fixed batch of " +
               std::to_string(d0->dim_value()) + "; batch " + std::to_string(batch) + " cannot apply");
     if (!d0->has_dim_value()) d0->set_dim_value(batch > 0 ? batch : 1);
+  }
+
+  // Operators we do not run are refused before shape inference, whose
+  // functions for some of them crash on bad attributes (MaxPool strides 0).
+  for (int ni = 0; ni < gp->node_size(); ++ni) {
+    const onnx::NodeProto& np = gp->node(ni);
+    const std::string label = "node '" + (np.name().empty() ? np.op_type() + "#" + std::to_string(ni) : np.name()) +
+                              "' (" + np.op_type() + ")";
+    if (!np.domain().empty() && np.domain() != "ai.onnx")
+      unsupported(label + ": domain '" + np.domain() + "' is not supported (only the default ONNX domain)");
+    if (!is_supported_op(np.op_type())) unsupported(label + ": operator " + np.op_type() + " is not supported");
   }
 
   // ONNX's Conv shape inference divides by the strides and dilations without
@@ -271,6 +286,8 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   for (const auto& in : gp->input()) {
     if (initializer_names.count(in.name())) continue;
     g.inputs.push_back(add_runtime_value(in.name(), "graph input"));
+    if (g.values.back().dtype != DType::kFloat)
+      unsupported("graph input '" + in.name() + "' is not float32; the runner feeds float32 inputs only");
   }
 
   for (int ni = 0; ni < gp->node_size(); ++ni) {

@@ -124,9 +124,45 @@ void check_node(const Graph& g, const Node& n) {
   }
   if (n.op == "GlobalAveragePool" && g.value(n.in[0]).shape.size() < 3)
     invalid(where + ": needs a tensor of rank >= 3");
+  // Shape contracts ONNX 1.12's shape inference does not enforce; a backend
+  // relying on them would read out of bounds.
+  if (n.op == "BatchNormalization") {
+    const auto& x = g.value(n.in[0]).shape;
+    if (x.size() < 2) invalid(where + ": input has rank " + std::to_string(x.size()) + "; need >= 2");
+    static const char* kParam[] = {"scale", "B", "mean", "var"};
+    for (int i = 1; i < 5; ++i)
+      if (g.value(n.in[i]).shape != std::vector<int64_t>{x[1]})
+        invalid(where + ": " + kParam[i - 1] + " '" + g.value(n.in[i]).name + "' has shape " +
+                list(g.value(n.in[i]).shape) + "; expected [" + std::to_string(x[1]) + "]");
+  }
+  if (n.op == "Gemm") {
+    const auto& a = g.value(n.in[0]).shape;
+    const auto& b = g.value(n.in[1]).shape;
+    if (a.size() != 2 || b.size() != 2)
+      invalid(where + ": A " + list(a) + " and B " + list(b) + " must both have rank 2");
+    const int64_t m = n.attr_i("transA", 0) ? a[1] : a[0], ka = n.attr_i("transA", 0) ? a[0] : a[1];
+    const int64_t kb = n.attr_i("transB", 0) ? b[1] : b[0], nn = n.attr_i("transB", 0) ? b[0] : b[1];
+    if (ka != kb) invalid(where + ": inner dimensions differ: A' is " + std::to_string(m) + "x" + std::to_string(ka) +
+                          ", B' is " + std::to_string(kb) + "x" + std::to_string(nn));
+    if (n.in.size() > 2 && n.in[2] >= 0) {
+      auto c = g.value(n.in[2]).shape;
+      if (c.size() > 2) invalid(where + ": C " + list(c) + " has rank > 2");
+      while (c.size() < 2) c.insert(c.begin(), 1);
+      if ((c[0] != 1 && c[0] != m) || (c[1] != 1 && c[1] != nn))
+        invalid(where + ": C " + list(g.value(n.in[2]).shape) + " does not broadcast to [" + std::to_string(m) +
+                ", " + std::to_string(nn) + "]");
+    }
+  }
+  if (n.op == "Reshape" || n.op == "Flatten" || n.op == "Identity" || n.op == "Dropout") {
+    if (g.value(n.in[0]).numel() != g.value(n.out[0]).numel())
+      invalid(where + ": output " + list(g.value(n.out[0]).shape) + " has a different element count than input " +
+              list(g.value(n.in[0]).shape));
+  }
 }
 
 }  // namespace
+
+bool is_supported_op(const std::string& op) { return op == "Constant" || rules().count(op) != 0; }
 
 void check_supported(const Graph& g) {
   for (const Node& n : g.nodes) check_node(g, n);

@@ -1,0 +1,91 @@
+# Checks bench/report.py on SYNTHETIC input (no GPU needed): Google Benchmark JSON shaped
+# like xsep_bench's (names, counters, an errored entry, a document cut short) and a
+# bench_torch.py JSON. The numbers are made up: they only exercise the code paths.
+#   python3 -m pytest -q bench/test_report.py
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SUFFIX = "/iterations:1/manual_time"
+
+
+def _entry(name, us, label="", **counters):
+    e = {"name": name + SUFFIX, "run_name": name + SUFFIX, "run_type": "iteration", "repetitions": 1,
+         "repetition_index": 0, "threads": 1, "iterations": 1, "real_time": us, "cpu_time": 1.0,
+         "time_unit": "us", "us": us, "label": label}
+    e.update(counters)
+    return e
+
+
+def synthetic_bench():
+    """DRAM shapes, both dtypes and layouts, stride 1 and 2, every K: made-up medians."""
+    out = []
+    for dt, es in (("f16", 2), ("f32", 4)):
+        for n, c in ((64, 96), (32, 256)):
+            for s in (1, 2):
+                ho = (56 - 1) // s + 1
+                nbytes = es * n * c * (56 * 56 + ho * ho)
+                copy_us = nbytes / 3.0e12 * 1e6
+                shp = f"N{n}_C{c}_56x56"
+                out.append(_entry(f"copy/{dt}/{shp}/s{s}", copy_us, "copy"))
+                for lay in ("nhwc", "nchw"):
+                    for k in (3, 5, 7, 9, 13, 31):
+                        key = f"{dt}/{lay}/{shp}/k{k}/s{s}"
+                        out.append(_entry(f"cudnn/{key}", copy_us * (1.2 + 0.05 * k * k), "IMPLICIT_GEMM float dram",
+                                          cudnn_algo=0.0))
+                        out.append(_entry(f"dwkxk/{key}", copy_us * (1.1 + 0.03 * k * k), "dram"))
+                        out.append(_entry(f"xsepconv/{key}", copy_us * (1.15 + 0.01 * k), "dram"))
+                        out.append(_entry(f"xsep3pass/{key}", copy_us * (3.5 + 0.02 * k), "dram"))
+    # A network layer and an errored entry.
+    out.append(_entry("copy/f16/N1_C240_14x14/s1", 2.0, "copy"))
+    out.append(_entry("xsepconv/f16/nhwc/N1_C240_14x14/k5/s1", 3.0, "mbv3s b5,b6; mbv3s-xsep b5,b6 (XSepConv K=5)"))
+    err = _entry("cudnn/f16/nhwc/N1_C240_14x14/k5/s1", 0.0)
+    err.update(error_occurred=True, error_message="synthetic error")
+    out.append(err)
+    return {"context": {"device": "SYNTHETIC TEST CARD", "cuda_runtime": "13.0", "cudnn_version": "9.0.0",
+                        "xsep_version": "100"}, "benchmarks": out}
+
+
+def synthetic_torch():
+    kern, e2e = [], []
+    for dt, lay in (("f16", "nhwc"), ("f32", "nchw")):
+        for k in (5, 7):
+            base = dict(shape="N64_C96_56x56", n=64, c=96, h=56, w=56, k=k, stride=1, dtype=dt, layout=lay)
+            for variant, us in (("ours_fused", 30.0), ("ours_kxk", 40.0), ("torch_conv2d", 90.0),
+                                ("torch_native_kxk", 100.0), ("torch_xsep_unfused", 150.0)):
+                kern.append(dict(base, variant=variant, us=us,
+                                 check={"ok": True, "rel_l2": 1e-6, "max_rel": 1e-6} if variant.startswith("ours") else None))
+    for engine, ms in (("xsep_run", 1.0), ("torch_graph", 1.1), ("torch_eager", 3.0)):
+        e2e.append(dict(model="mbv3s-xsep", batch=1, dtype="f32", layout="nchw", engine=engine, ms=ms, ms_p90=ms,
+                        images_per_s=1000 / ms))
+    for engine, ms in (("xsep_run", 20.0), ("torch_eager", 25.0)):
+        e2e.append(dict(model="mbv3s-xsep", batch=256, dtype="f16", layout="nhwc", engine=engine, ms=ms, ms_p90=ms,
+                        images_per_s=256000 / ms))
+    return {"context": {"torch": "0.0-synthetic", "device": "SYNTHETIC TEST CARD"}, "kernels": kern, "e2e": e2e}
+
+
+def test_report_on_synthetic_input(tmp_path):
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps([synthetic_bench()], indent=2))
+    # A second document cut short in the middle of an entry (a chunk killed by a timeout).
+    cut = json.dumps(synthetic_bench(), indent=2)
+    (tmp_path / "cut.json").write_text(cut[: len(cut) // 2])
+    torch = tmp_path / "torch.json"
+    torch.write_text(json.dumps(synthetic_torch()))
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--bench",
+                        str(tmp_path / "cut.json"), "--torch", str(torch), "--out-dir", str(out),
+                        "--date", "2000-01-01", "--driver", "0.0"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads((out / "2000-01-01-synthetic-test-card.json").read_text())
+    md = (out / "2000-01-01-synthetic-test-card.md").read_text()
+    status = {t["target"]: t["status"] for t in doc["targets"]}
+    assert status["XSepConv f16 NHWC stride 1 >= 80% of copy"] in ("met", "missed")
+    assert all(v != "not measured" for v in status.values()), status
+    assert "synthetic error" in md
+    row = next(x for x in doc["rows"] if x["op"] == "xsepconv" and x["dtype"] == "f16" and x["layout"] == "nhwc"
+               and x["shape"] == "N64_C96_56x56" and x["k"] == 7 and x["stride"] == 1)
+    assert abs(row["pct_copy"] - 100 / 1.22) < 1e-6
+    assert "TARGET" not in r.stdout and "status" in r.stdout

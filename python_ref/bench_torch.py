@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""xsep against PyTorch on the GPU (issue 5, parts 2 and 3); nothing here is measured yet.
+
+Kernels: a ctypes binding of the CUDA build's libxsep.so calls xsep_xsepconv and
+xsep_dwconvkxk on torch CUDA tensors (data_ptr(), torch's current stream). On the same
+tensors it times F.conv2d depthwise KxK (PyTorch's own choice, cudnn.benchmark on), the
+same with cuDNN disabled (PyTorch's native depthwise kernel), PyTorch's unfused XSepConv
+(directional pad + 2x2, 1xK, Kx1 depthwise convs, each + BatchNorm + hard-swish, eager)
+and torch.compile of that module. Every xsep output is checked first against a float64
+reference computed with torch (SPEC 5 tolerances); a failing kernel is not timed.
+Timing: triton.testing.do_bench (median; it flushes L2 between calls) when triton
+imports, else CUDA events around each call after an L2-sized flush, median.
+
+End to end: mbv3s and mbv3s-xsep (python_ref/build_models.py, same seeded weights) as
+torch modules (torchvision's mobilenet_v3_small with the weights copied for mbv3s, a
+module mirroring the ONNX graph for mbv3s-xsep), eager and CUDA-graph replay, float32
+NCHW and float16 channels_last, batch 1 and 256, beside `xsep-run --iters` on the ONNX
+files (per-iteration wall time of a synchronised forward pass, median, as xsep-run
+measures itself); xsep-run's logits are compared with torch's.
+
+  python3 python_ref/bench_torch.py --lib build-bench/libxsep.so [--xsep-run build-bench/xsep-run]
+                                    [--out torch.json] [--quick] [--budget-s 120]
+
+Only argparse runs before torch is imported, so --help works anywhere.
+"""
+import argparse
+import copy
+import ctypes
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+# SPEC 5 tolerances: (relative L2, max error relative to max|ref|).
+TOL = {"f32": (1e-5, 1e-4), "f16": (2e-3, 4e-3)}
+DTYPE_ENUM = {"f32": 0, "f16": 1}
+LAYOUT_ENUM = {"nchw": 0, "nhwc": 1}
+PAD_ENUM = {"TOP_LEFT": 0, "TOP_RIGHT": 1, "BOTTOM_LEFT": 2, "BOTTOM_RIGHT": 3, "SYMMETRIC": 4}
+ACT_HARDSWISH = 3
+BN_EPS = 1e-3
+LATENCY_RE = re.compile(r"latency over (\d+) runs: median ([0-9.]+) ms, p90 ([0-9.]+) ms, ([0-9.]+) images/s")
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", default=os.path.join(REPO, "build-bench", "libxsep.so"),
+                    help="the CUDA build's libxsep.so (default: build-bench/libxsep.so)")
+    ap.add_argument("--xsep-run", help="xsep-run binary for the end-to-end part (absent: xsep-run rows skipped)")
+    ap.add_argument("--out", default="bench_torch.json", help="JSON for bench/report.py")
+    ap.add_argument("--shapes", default="64x96x56x56",
+                    help="kernel shapes NxCxHxW, comma-separated (default 64x96x56x56; "
+                         "also e.g. 32x256x56x56)")
+    ap.add_argument("--ks", default="3,5,7,9,13,31", help="kernel sizes K (default 3,5,7,9,13,31)")
+    ap.add_argument("--strides", default="1", help="strides (default 1)")
+    ap.add_argument("--configs", default="f16:nhwc,f32:nchw",
+                    help="dtype:layout pairs (default f16:nhwc,f32:nchw, the targets' configurations)")
+    ap.add_argument("--compile-ks", default="7",
+                    help="K values (first shape, each config, stride 1) also timed through torch.compile; "
+                         "'' for none (default 7: a compile costs tens of seconds)")
+    ap.add_argument("--warmup-ms", type=float, default=10.0, help="do_bench warm-up (ms)")
+    ap.add_argument("--rep-ms", type=float, default=40.0, help="do_bench measuring time (ms)")
+    ap.add_argument("--no-kernels", action="store_true", help="skip the kernel comparison")
+    ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end part")
+    ap.add_argument("--batches", default="1,256", help="end-to-end batch sizes (default 1,256)")
+    ap.add_argument("--e2e-iters", type=int, default=50, help="timed forward passes per end-to-end row")
+    ap.add_argument("--models-dir", help="where the ONNX models are written (default: a temporary dir)")
+    ap.add_argument("--seed", type=int, default=None, help="build_models seed (default: its DEFAULT_SEED)")
+    ap.add_argument("--budget-s", type=float, default=0.0,
+                    help="stop starting new measurements after this many seconds (0: no limit)")
+    ap.add_argument("--kernels-budget-s", type=float, default=0.0,
+                    help="the kernel part stops starting new rows after this many seconds, leaving the "
+                         "rest of --budget-s to the end-to-end part (0: no separate limit)")
+    ap.add_argument("--allow-tf32", action="store_true",
+                    help="let PyTorch run float32 convolutions and matmuls as TF32 (its default; off here)")
+    ap.add_argument("--quick", action="store_true",
+                    help="K in {5,7,9}, no torch.compile, batch 1 and 256 with fewer iterations")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.ks, args.compile_ks, args.e2e_iters, args.rep_ms = "5,7,9", "", 20, 25.0
+    return args
+
+
+# ---------------------------------------------------------------- the ctypes binding
+
+class TensorDesc(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int64), ("c", ctypes.c_int64), ("h", ctypes.c_int64), ("w", ctypes.c_int64),
+                ("dtype", ctypes.c_int), ("layout", ctypes.c_int)]
+
+
+class Epilogue(ctypes.Structure):
+    _fields_ = [("scale", ctypes.c_void_p), ("bias", ctypes.c_void_p), ("act", ctypes.c_int)]
+
+
+class XSepParams(ctypes.Structure):
+    _fields_ = [("k", ctypes.c_int32), ("stride", ctypes.c_int32), ("pad", ctypes.c_int),
+                ("w2x2", ctypes.c_void_p), ("w1xk", ctypes.c_void_p), ("wkx1", ctypes.c_void_p),
+                ("ep2x2", Epilogue), ("ep1xk", Epilogue), ("epkx1", Epilogue)]
+
+
+class Xsep:
+    """libxsep.so through ctypes (include/xsep/xsep.h). Pointers are device addresses (ints)."""
+
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(path)
+        L = self.lib
+        L.xsep_version.restype = ctypes.c_int
+        L.xsep_status_string.argtypes = [ctypes.c_int]
+        L.xsep_status_string.restype = ctypes.c_char_p
+        L.xsep_last_error.restype = ctypes.c_char_p
+        P = ctypes.POINTER
+        L.xsep_xsepconv.argtypes = [P(TensorDesc), ctypes.c_void_p, P(XSepParams), ctypes.c_void_p, ctypes.c_void_p]
+        L.xsep_xsepconv.restype = ctypes.c_int
+        L.xsep_dwconvkxk.argtypes = [P(TensorDesc), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32,
+                                     P(Epilogue), ctypes.c_void_p, ctypes.c_void_p]
+        L.xsep_dwconvkxk.restype = ctypes.c_int
+        self.version = L.xsep_version()
+
+    def error(self, status):
+        return f"{self.lib.xsep_status_string(status).decode()}: {self.lib.xsep_last_error().decode()}"
+
+
+def desc_for(x, dtype, layout):
+    n, c, h, w = x.shape
+    return TensorDesc(n, c, h, w, DTYPE_ENUM[dtype], LAYOUT_ENUM[layout])
+
+
+# ---------------------------------------------------------------- torch helpers
+
+def torch_mods():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    return torch, nn, F
+
+
+def hardswish(v):
+    import torch
+    return v * torch.clamp(v + 3.0, 0.0, 6.0) / 6.0
+
+
+def bn_fold(gamma, beta, mean, var, eps=BN_EPS):
+    scale = gamma / (var + eps).sqrt()
+    return scale, beta - mean * scale
+
+
+def pad_lrtb(direction):
+    """xsep direction -> F.pad's (left, right, top, bottom)."""
+    from python_ref import xsep_ref
+    top, left, bottom, right = xsep_ref.PADS_2X2[direction]
+    return (left, right, top, bottom)
+
+
+def ref_xsepconv(x64, p, k, s, direction):
+    """Float64 XSepConv (SPEC 2.5) with torch ops: pad + 2x2, 1xK, Kx1 depthwise, each with
+    the folded BatchNorm and hard-swish. p holds float64 tensors."""
+    _, _, F = torch_mods()
+    c = x64.shape[1]
+    sc = lambda v, i: v * p[f"scale{i}"].view(1, -1, 1, 1) + p[f"bias{i}"].view(1, -1, 1, 1)  # noqa: E731
+    t = hardswish(sc(F.conv2d(F.pad(x64, pad_lrtb(direction)), p["w2x2"].view(c, 1, 2, 2), groups=c), 1))
+    t = hardswish(sc(F.conv2d(t, p["w1xk"].view(c, 1, 1, k), padding=(0, k // 2), stride=(1, s), groups=c), 2))
+    return hardswish(sc(F.conv2d(t, p["wkx1"].view(c, 1, k, 1), padding=(k // 2, 0), stride=(s, 1), groups=c), 3))
+
+
+def ref_kxk(x64, p, k, s):
+    _, _, F = torch_mods()
+    c = x64.shape[1]
+    y = F.conv2d(x64, p["wkxk"].view(c, 1, k, k), padding=k // 2, stride=s, groups=c)
+    return hardswish(y * p["scale1"].view(1, -1, 1, 1) + p["bias1"].view(1, -1, 1, 1))
+
+
+def compare(y, ref, dtype):
+    """SPEC 5: relative L2 and max error relative to max|ref|; NaN/Inf fail."""
+    import torch
+    y64 = y.double()
+    finite = bool(torch.isfinite(y64).all())
+    diff = (y64 - ref)
+    rel_l2 = float(diff.norm() / ref.norm().clamp_min(1e-300))
+    max_rel = float(diff.abs().max() / ref.abs().max().clamp_min(1e-300))
+    tl2, tmax = TOL[dtype]
+    return {"ok": finite and rel_l2 <= tl2 and max_rel <= tmax, "finite": finite, "rel_l2": rel_l2,
+            "max_rel": max_rel, "tol_rel_l2": tl2, "tol_max_rel": tmax}
+
+
+class Timer:
+    """Median milliseconds of fn(): triton's do_bench if it imports, else CUDA events."""
+
+    def __init__(self, warmup_ms, rep_ms):
+        import torch
+        self.warmup_ms, self.rep_ms, self.torch = warmup_ms, rep_ms, torch
+        try:
+            from triton.testing import do_bench
+            self.do_bench, self.method = do_bench, "triton.testing.do_bench (median, L2 flushed)"
+        except Exception:  # noqa: BLE001 - no triton: events
+            self.do_bench, self.method = None, "CUDA events per call after a 256 MB flush (median)"
+            self.flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
+
+    def __call__(self, fn):
+        torch = self.torch
+        if self.do_bench is not None:
+            try:
+                return float(self.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, return_mode="median"))
+            except TypeError:  # older triton: no return_mode
+                return float(self.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5]))
+        fn()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        est = max(start.elapsed_time(end), 1e-3)
+        n = int(min(1000, max(5, self.rep_ms / est)))
+        ms = []
+        for _ in range(n):
+            self.flush.zero_()
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize()
+            ms.append(start.elapsed_time(end))
+        return statistics.median(ms)
+
+
+# ---------------------------------------------------------------- kernels
+
+def make_xsep_module(c, k, s, direction, p, dtype, layout):
+    """PyTorch's unfused XSepConv: pad, then three depthwise convs each + BN + Hardswish."""
+    torch, nn, _ = torch_mods()
+
+    def conv_bn(conv, i):
+        bn = nn.BatchNorm2d(c, eps=BN_EPS)
+        with torch.no_grad():
+            bn.weight.copy_(p[f"gamma{i}"])
+            bn.bias.copy_(p[f"beta{i}"])
+            bn.running_mean.copy_(p[f"mean{i}"])
+            bn.running_var.copy_(p[f"var{i}"])
+        return [conv, bn, nn.Hardswish()]
+
+    c2 = nn.Conv2d(c, c, 2, groups=c, bias=False)
+    c1 = nn.Conv2d(c, c, (1, k), stride=(1, s), padding=(0, k // 2), groups=c, bias=False)
+    ck = nn.Conv2d(c, c, (k, 1), stride=(s, 1), padding=(k // 2, 0), groups=c, bias=False)
+    with torch.no_grad():
+        c2.weight.copy_(p["w2x2"].view(c, 1, 2, 2))
+        c1.weight.copy_(p["w1xk"].view(c, 1, 1, k))
+        ck.weight.copy_(p["wkx1"].view(c, 1, k, 1))
+    m = nn.Sequential(nn.ZeroPad2d(pad_lrtb(direction)), *conv_bn(c2, 1), *conv_bn(c1, 2), *conv_bn(ck, 3))
+    m = m.to(device="cuda", dtype=torch.float16 if dtype == "f16" else torch.float32).eval()
+    if layout == "nhwc":
+        m = m.to(memory_format=torch.channels_last)
+    return m
+
+
+def bench_kernels(args, xs, timer, deadline, log):
+    torch, _, F = torch_mods()
+    torch.backends.cudnn.benchmark = True
+    rows = []
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",") if s]
+    ks = [int(k) for k in args.ks.split(",") if k]
+    strides = [int(s) for s in args.strides.split(",") if s]
+    configs = [tuple(c.split(":")) for c in args.configs.split(",") if c]
+    compile_ks = {int(k) for k in args.compile_ks.split(",") if k}
+    direction = "BOTTOM_RIGHT"
+    stream = lambda: torch.cuda.current_stream().cuda_stream  # noqa: E731
+    g = torch.Generator(device="cuda")
+    g.manual_seed(2026)
+
+    # The float64 reference itself, once, against the independent numpy reference on a
+    # small tensor (both directions of the 2x2 pad and stride 2 included).
+    try:
+        from python_ref import xsep_ref
+        import numpy as np
+        rng = np.random.default_rng(1)
+        xn = rng.standard_normal((2, 5, 9, 11))
+        for d, kk, ss in (("TOP_LEFT", 5, 1), ("BOTTOM_RIGHT", 3, 2), ("TOP_RIGHT", 7, 2)):
+            pn = {f"{a}{i}": rng.uniform(0.5, 1.5, 5) if a == "scale" else rng.uniform(-0.2, 0.2, 5)
+                  for a in ("scale", "bias") for i in (1, 2, 3)}
+            pn.update(w2x2=rng.standard_normal((5, 2, 2)), w1xk=rng.standard_normal((5, kk)),
+                      wkx1=rng.standard_normal((5, kk)))
+            want = xsep_ref.xsepconv(xn, pn["w2x2"], pn["w1xk"], pn["wkx1"], kk, ss, d,
+                                     (pn["scale1"], pn["bias1"], "HARDSWISH"), (pn["scale2"], pn["bias2"], "HARDSWISH"),
+                                     (pn["scale3"], pn["bias3"], "HARDSWISH"))
+            pt = {a: torch.tensor(v, dtype=torch.float64, device="cuda") for a, v in pn.items()}
+            got = ref_xsepconv(torch.tensor(xn, device="cuda"), pt, kk, ss, d).cpu().numpy()
+            err = float(np.abs(got - want).max() / np.abs(want).max())
+            if err > 1e-12:
+                raise RuntimeError(f"torch float64 reference differs from python_ref.xsep_ref by {err:.2e} ({d}, K={kk}, s={ss})")
+        log("reference check: torch float64 XSepConv == python_ref.xsep_ref")
+    except ImportError as e:
+        log(f"reference check skipped ({e})")
+
+    for (n, c, h, w) in shapes:
+        for dtype, layout in configs:
+            tdt = torch.float16 if dtype == "f16" else torch.float32
+            fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+            x = torch.empty((n, c, h, w), device="cuda", dtype=torch.float32).uniform_(-1, 1, generator=g)
+            x = x.to(dtype=tdt).contiguous(memory_format=fmt)
+            x64 = x.double()  # the reference reads the same rounded inputs
+            for k in ks:
+                for s in strides:
+                    if deadline():
+                        log("budget exhausted: remaining kernel rows skipped")
+                        return rows
+                    shp = f"N{n}_C{c}_{h}x{w}"
+                    base = dict(shape=shp, n=n, c=c, h=h, w=w, k=k, stride=s, dtype=dtype, layout=layout)
+                    p = {}
+                    for i in (1, 2, 3):
+                        p[f"gamma{i}"] = torch.empty(c, device="cuda").uniform_(0.5, 1.5, generator=g)
+                        p[f"beta{i}"] = torch.empty(c, device="cuda").uniform_(-0.2, 0.2, generator=g)
+                        p[f"mean{i}"] = torch.empty(c, device="cuda").uniform_(-0.2, 0.2, generator=g)
+                        p[f"var{i}"] = torch.empty(c, device="cuda").uniform_(0.5, 1.5, generator=g)
+                        p[f"scale{i}"], p[f"bias{i}"] = bn_fold(p[f"gamma{i}"], p[f"beta{i}"], p[f"mean{i}"],
+                                                                p[f"var{i}"])
+                    p["w2x2"] = torch.empty(c, 4, device="cuda").uniform_(-0.5, 0.5, generator=g)
+                    p["w1xk"] = torch.empty(c, k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
+                    p["wkx1"] = torch.empty(c, k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
+                    p["wkxk"] = torch.empty(c, k * k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
+                    p = {a: v.contiguous() for a, v in p.items()}
+                    p64 = {a: v.double() for a, v in p.items()}
+                    ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
+                    ref_x = ref_xsepconv(x64, p64, k, s, direction)
+                    ref_k = ref_kxk(x64, p64, k, s)
+
+                    # ---- ours, through ctypes
+                    d = desc_for(x, dtype, layout)
+                    eps = [Epilogue(p[f"scale{i}"].data_ptr(), p[f"bias{i}"].data_ptr(), ACT_HARDSWISH)
+                           for i in (1, 2, 3)]
+                    prm = XSepParams(k, s, PAD_ENUM[direction], p["w2x2"].data_ptr(), p["w1xk"].data_ptr(),
+                                     p["wkx1"].data_ptr(), eps[0], eps[1], eps[2])
+                    y = torch.full((n, c, ho, wo), float("nan"), device="cuda", dtype=tdt).contiguous(memory_format=fmt)
+                    fused = lambda: xs.lib.xsep_xsepconv(ctypes.byref(d), x.data_ptr(), ctypes.byref(prm),  # noqa: E731
+                                                         y.data_ptr(), stream())
+                    kxk = lambda: xs.lib.xsep_dwconvkxk(ctypes.byref(d), x.data_ptr(), p["wkxk"].data_ptr(), k, s,  # noqa: E731
+                                                        ctypes.byref(eps[0]), y.data_ptr(), stream())
+                    for variant, fn, ref in (("ours_fused", fused, ref_x), ("ours_kxk", kxk, ref_k)):
+                        row = dict(base, variant=variant, us=None, check=None, error=None)
+                        y.fill_(float("nan"))
+                        st = fn()
+                        torch.cuda.synchronize()
+                        if st != 0:
+                            row["error"] = xs.error(st)
+                        else:
+                            row["check"] = compare(y, ref, dtype)
+                            if not row["check"]["ok"]:
+                                row["error"] = "output check failed: not timed"
+                            else:
+                                row["us"] = 1000 * timer(fn)
+                                if fn() != 0:
+                                    row["error"] = "a call failed after timing: " + xs.error(fn())
+                                    row["us"] = None
+                        rows.append(row)
+                        log(row_text(row))
+
+                    # ---- PyTorch
+                    wk = p["wkxk"].view(c, 1, k, k).to(tdt)
+                    conv = lambda: F.conv2d(x, wk, padding=k // 2, stride=s, groups=c)  # noqa: E731
+                    mod = make_xsep_module(c, k, s, direction, p, dtype, layout)
+                    unfused = lambda: mod(x)  # noqa: E731
+                    torch_rows = [("torch_conv2d", conv, None, True), ("torch_native_kxk", conv, None, False),
+                                  ("torch_xsep_unfused", unfused, ref_x, True)]
+                    if k in compile_ks and s == 1 and (n, c, h, w) == shapes[0]:
+                        torch_rows.append(("torch_xsep_compiled", None, ref_x, True))
+                    for variant, fn, ref, cudnn_on in torch_rows:
+                        row = dict(base, variant=variant, us=None, check=None, error=None)
+                        if deadline():
+                            row["error"] = "skipped: budget"
+                            rows.append(row)
+                            continue
+                        prev = torch.backends.cudnn.enabled
+                        torch.backends.cudnn.enabled = cudnn_on
+                        try:
+                            with torch.no_grad():
+                                if variant == "torch_xsep_compiled":
+                                    t0 = time.time()
+                                    cm = torch.compile(mod)
+                                    cm(x)
+                                    torch.cuda.synchronize()
+                                    row["compile_s"] = time.time() - t0
+                                    fn = lambda: cm(x)  # noqa: E731
+                                out = fn()
+                                torch.cuda.synchronize()
+                                if ref is not None:
+                                    row["check"] = compare(out, ref, dtype)  # information: torch's own rounding
+                                    row["check"]["info_only"] = True
+                                row["us"] = 1000 * timer(fn)
+                        except Exception as e:  # noqa: BLE001 - record and go on (compile can fail)
+                            row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                        finally:
+                            torch.backends.cudnn.enabled = prev
+                        rows.append(row)
+                        log(row_text(row))
+                    mod = y = ref_x = ref_k = None  # free before the next K
+            x = x64 = None
+            torch.cuda.empty_cache()
+    return rows
+
+
+def row_text(r):
+    chk = r.get("check")
+    c = "" if not chk else (" check " + ("ok" if chk["ok"] else "FAIL") + f" relL2 {chk['rel_l2']:.1e}" +
+                            (" (info)" if chk.get("info_only") else ""))
+    t = f"{r['us']:9.1f} us" if r.get("us") else "        – us"
+    e = f"  [{r['error']}]" if r.get("error") else ""
+    return f"  {r['dtype']} {r['layout']} {r['shape']} K={r['k']:<2} s{r['stride']} {r['variant']:<20} {t}{c}{e}"
+
+
+# ---------------------------------------------------------------- end to end
+
+def build_torch_model(weights):
+    """A torch module mirroring python_ref/build_models.py's ONNX graph (SPEC 4), for every
+    variant: K x K depthwise or XSepConv (directional or SYMMETRIC 2x2 pad) per block."""
+    torch, nn, F = torch_mods()
+    from python_ref import xsep_ref
+
+    def t(a):
+        return torch.tensor(a, dtype=torch.float32)
+
+    def act_mod(act):
+        return {"RELU": nn.ReLU, "HARDSWISH": nn.Hardswish, None: nn.Identity}[act]()
+
+    def conv_bn(entry, conv, act):
+        bn = nn.BatchNorm2d(conv.out_channels, eps=weights["bn_eps"])
+        with torch.no_grad():
+            conv.weight.copy_(t(entry["weight"]))
+            for name, attr in (("gamma", "weight"), ("beta", "bias"), ("mean", "running_mean"), ("var", "running_var")):
+                getattr(bn, attr).copy_(t(entry["bn"][name]))
+        return nn.Sequential(conv, bn, act_mod(act))
+
+    def bn_act(entry, c, act):
+        bn = nn.BatchNorm2d(c, eps=weights["bn_eps"])
+        with torch.no_grad():
+            for name, attr in (("gamma", "weight"), ("beta", "bias"), ("mean", "running_mean"), ("var", "running_var")):
+                getattr(bn, attr).copy_(t(entry["bn"][name]))
+        return nn.Sequential(bn, act_mod(act))
+
+    class Dw2x2(nn.Module):
+        """2x2 depthwise with a directional zero pad; SYMMETRIC splits the channels into
+        numpy.array_split groups, one direction each (SPEC 2.1), then one BN over all C."""
+
+        def __init__(self, c, entry, direction, act):
+            super().__init__()
+            if direction == "SYMMETRIC":
+                groups = [(list(idx), d) for idx, d in zip(xsep_ref.symmetric_groups(c), xsep_ref.SYMMETRIC_ORDER)
+                          if len(idx)]
+            else:
+                groups = [(list(range(c)), direction)]
+            self.convs = nn.ModuleList()
+            self.pads, self.sizes = [], []
+            for idx, d in groups:
+                conv = nn.Conv2d(len(idx), len(idx), 2, groups=len(idx), bias=False)
+                with torch.no_grad():
+                    conv.weight.copy_(t(entry["weight"][idx]))
+                self.convs.append(conv)
+                self.pads.append(pad_lrtb(d))
+                self.sizes.append(len(idx))
+            self.bn_act = bn_act(entry, c, act)
+
+        def forward(self, x):
+            if len(self.convs) == 1:
+                return self.bn_act(self.convs[0](F.pad(x, self.pads[0])))
+            parts = torch.split(x, self.sizes, dim=1)
+            return self.bn_act(torch.cat([cv(F.pad(p, pd)) for cv, p, pd in zip(self.convs, parts, self.pads)], 1))
+
+    class SE(nn.Module):
+        def __init__(self, c, entry):
+            super().__init__()
+            sq = entry["fc1"]["weight"].shape[0]
+            self.fc1, self.fc2 = nn.Conv2d(c, sq, 1), nn.Conv2d(sq, c, 1)
+            with torch.no_grad():
+                for fc in ("fc1", "fc2"):
+                    getattr(self, fc).weight.copy_(t(entry[fc]["weight"]))
+                    getattr(self, fc).bias.copy_(t(entry[fc]["bias"]))
+
+        def forward(self, x):
+            s = F.adaptive_avg_pool2d(x, 1)
+            return x * F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+
+    class Block(nn.Module):
+        def __init__(self, b):
+            super().__init__()
+            cfg = b["cfg"]
+            c, k, s, act = cfg.exp, cfg.k, cfg.stride, cfg.act
+            layers = []
+            if b["expand"] is not None:
+                layers.append(conv_bn(b["expand"], nn.Conv2d(cfg.cin, c, 1, bias=False), act))
+            if b["dw"] is not None:
+                layers.append(conv_bn(b["dw"], nn.Conv2d(c, c, k, stride=s, padding=k // 2, groups=c, bias=False), act))
+            else:
+                xs = b["xsep"]
+                layers.append(Dw2x2(c, xs["dw2x2"], xs["direction"], act))
+                layers.append(conv_bn(xs["dw1xk"], nn.Conv2d(c, c, (1, k), stride=(1, s), padding=(0, k // 2),
+                                                             groups=c, bias=False), act))
+                layers.append(conv_bn(xs["dwkx1"], nn.Conv2d(c, c, (k, 1), stride=(s, 1), padding=(k // 2, 0),
+                                                             groups=c, bias=False), act))
+            if b["se"] is not None:
+                layers.append(SE(c, b["se"]))
+            layers.append(conv_bn(b["project"], nn.Conv2d(c, cfg.cout, 1, bias=False), None))
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cfg.cin == cfg.cout
+
+        def forward(self, x):
+            y = self.body(x)
+            return x + y if self.residual else y
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            stem = weights["stem"]
+            self.stem = conv_bn(stem, nn.Conv2d(3, stem["weight"].shape[0], 3, stride=2, padding=1, bias=False),
+                                "HARDSWISH")
+            self.blocks = nn.Sequential(*[Block(b) for b in weights["blocks"]])
+            last = weights["last"]
+            self.last = conv_bn(last, nn.Conv2d(last["weight"].shape[1], last["weight"].shape[0], 1, bias=False),
+                                "HARDSWISH")
+            self.fc1 = nn.Linear(*reversed(weights["fc1"]["weight"].shape))
+            self.fc2 = nn.Linear(*reversed(weights["fc2"]["weight"].shape))
+            with torch.no_grad():
+                for fc in ("fc1", "fc2"):
+                    getattr(self, fc).weight.copy_(t(weights[fc]["weight"]))
+                    getattr(self, fc).bias.copy_(t(weights[fc]["bias"]))
+
+        def forward(self, x):
+            x = self.last(self.blocks(self.stem(x)))
+            x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+            return self.fc2(F.hardswish(self.fc1(x)))  # dropout: identity at inference
+
+    return Net().eval()
+
+
+def torchvision_mbv3s(weights):
+    """torchvision's mobilenet_v3_small with build_models' mbv3s weights copied in."""
+    import torch
+    from torchvision.models import mobilenet_v3_small
+    m = mobilenet_v3_small(num_classes=1000).eval()
+
+    def t(a):
+        return torch.tensor(a, dtype=torch.float32)
+
+    def copy_cna(cna, entry):  # Conv2dNormActivation: [conv, bn, act?]
+        with torch.no_grad():
+            cna[0].weight.copy_(t(entry["weight"]))
+            bn = cna[1]
+            bn.weight.copy_(t(entry["bn"]["gamma"]))
+            bn.bias.copy_(t(entry["bn"]["beta"]))
+            bn.running_mean.copy_(t(entry["bn"]["mean"]))
+            bn.running_var.copy_(t(entry["bn"]["var"]))
+            bn.eps = weights["bn_eps"]
+
+    copy_cna(m.features[0], weights["stem"])
+    for i, b in enumerate(weights["blocks"], start=1):
+        if b["dw"] is None:
+            raise ValueError("torchvision's network has K x K depthwise layers only")
+        mods, j = list(m.features[i].block), 0
+        if b["expand"] is not None:
+            copy_cna(mods[j], b["expand"])
+            j += 1
+        copy_cna(mods[j], b["dw"])
+        j += 1
+        if b["se"] is not None:
+            with torch.no_grad():
+                for fc in ("fc1", "fc2"):
+                    getattr(mods[j], fc).weight.copy_(t(b["se"][fc]["weight"]))
+                    getattr(mods[j], fc).bias.copy_(t(b["se"][fc]["bias"]))
+            j += 1
+        copy_cna(mods[j], b["project"])
+    copy_cna(m.features[12], weights["last"])
+    with torch.no_grad():
+        for idx, fc in ((0, "fc1"), (3, "fc2")):
+            m.classifier[idx].weight.copy_(t(weights[fc]["weight"]))
+            m.classifier[idx].bias.copy_(t(weights[fc]["bias"]))
+    return m
+
+
+def wall_ms(fn, iters, warmup=5):
+    """Per-iteration wall time of fn() + synchronize (what xsep-run reports), sorted."""
+    import torch
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    ms = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        ms.append(1000 * (time.perf_counter() - t0))
+    return sorted(ms)
+
+
+def e2e_row(model, batch, dtype, layout, engine, ms=None, error=None, **extra):
+    r = dict(model=model, batch=batch, dtype=dtype, layout=layout, engine=engine, ms=None, ms_p90=None,
+             images_per_s=None, error=error)
+    if ms:
+        r["ms"] = ms[len(ms) // 2]
+        r["ms_p90"] = ms[min(len(ms) - 1, len(ms) * 9 // 10)]
+        r["images_per_s"] = batch * 1000.0 / r["ms"]
+        r["iters"] = len(ms)
+    r.update(extra)
+    return r
+
+
+def e2e_text(r):
+    t = f"{r['ms']:8.3f} ms  {r['images_per_s']:9.0f} img/s" if r.get("ms") else "       – ms"
+    e = f"  [{r['error']}]" if r.get("error") else ""
+    x = f"  check max|d|/max|ref| {r['check_max_rel']:.1e}" if r.get("check_max_rel") is not None else ""
+    return f"  {r['model']:<11} batch {r['batch']:<4} {r['dtype']} {r['layout']} {r['engine']:<12} {t}{x}{e}"
+
+
+def bench_e2e(args, deadline, log):
+    import numpy as np
+    torch, _, _ = torch_mods()
+    from python_ref import build_models
+    torch.backends.cudnn.benchmark = True
+    seed = args.seed if args.seed is not None else build_models.DEFAULT_SEED
+    rows = []
+    tmp = args.models_dir or tempfile.mkdtemp(prefix="xsep-e2e-")
+    os.makedirs(tmp, exist_ok=True)
+    batches = [int(b) for b in args.batches.split(",") if b]
+    for variant in ("mbv3s", "mbv3s-xsep"):
+        model_onnx, weights = build_models.build_mbv3s(variant, seed)
+        onnx_path = os.path.join(tmp, f"{variant}.onnx")
+        with open(onnx_path, "wb") as f:
+            f.write(model_onnx.SerializeToString())
+        net = build_torch_model(weights).cuda()
+        if variant == "mbv3s":
+            try:
+                tv = torchvision_mbv3s(weights).cuda()
+                xin = torch.randn(2, 3, 224, 224, device="cuda")
+                with torch.no_grad():
+                    d = float((tv(xin) - net(xin)).abs().max() / net(xin).abs().max())
+                log(f"  torchvision mobilenet_v3_small vs the mirror module: max|d|/max = {d:.1e}")
+                if d < 1e-4:
+                    net = tv  # the baseline is torchvision's own network
+                else:
+                    log("  torchvision's network disagrees: timing the mirror module instead")
+            except Exception as e:  # noqa: BLE001 - torchvision missing or changed
+                log(f"  torchvision unavailable ({type(e).__name__}: {e}); timing the mirror module")
+        # The torch network against onnxruntime on the ONNX file (weights copied right?).
+        try:
+            import onnxruntime as ort
+            xin = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+            sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+            want = sess.run(None, {"input": xin})[0]
+            with torch.no_grad():
+                got = net(torch.from_numpy(xin).cuda()).cpu().numpy()
+            log(f"  {variant}: torch module vs onnxruntime: max|d|/max = "
+                f"{float(np.abs(got - want).max() / np.abs(want).max()):.1e}")
+        except Exception as e:  # noqa: BLE001
+            log(f"  {variant}: onnxruntime check skipped ({type(e).__name__}: {e})")
+
+        net = net.float().eval()
+        for batch in batches:
+            gen = np.random.default_rng(batch)
+            x_np = gen.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+            # The reference logits: the float32 weights in float64 (batch <= 8), else in
+            # float32; float16 runs are compared with the same reference (information).
+            with torch.no_grad():
+                if batch <= 8:
+                    ref = copy.deepcopy(net).double()(torch.from_numpy(x_np).cuda().double())
+                else:
+                    ref = net(torch.from_numpy(x_np).cuda()).double()
+            for dtype, layout in (("f32", "nchw"), ("f16", "nhwc")):
+                if deadline():
+                    log("budget exhausted: remaining end-to-end rows skipped")
+                    return rows
+                tdt = torch.float16 if dtype == "f16" else torch.float32
+                fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
+                m = copy.deepcopy(net).to(dtype=tdt).to(memory_format=fmt)
+                x = torch.from_numpy(x_np).cuda().to(tdt).contiguous(memory_format=fmt)
+                iters = args.e2e_iters if batch <= 8 else max(10, args.e2e_iters // 3)
+                with torch.no_grad():
+                    try:
+                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_eager", wall_ms(lambda: m(x), iters),
+                                            check_max_rel=float((m(x).double() - ref).abs().max() / ref.abs().max())))
+                    except Exception as e:  # noqa: BLE001
+                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_eager", error=str(e)[:200]))
+                    log(e2e_text(rows[-1]))
+                    try:
+                        side = torch.cuda.Stream()
+                        side.wait_stream(torch.cuda.current_stream())
+                        with torch.cuda.stream(side):
+                            for _ in range(3):  # cudnn.benchmark picks its algorithms here, not in the capture
+                                m(x)
+                        torch.cuda.current_stream().wait_stream(side)
+                        graph = torch.cuda.CUDAGraph()
+                        with torch.cuda.graph(graph):
+                            out = m(x)
+                        graph.replay()
+                        torch.cuda.synchronize()
+                        chk = float((out.double() - ref).abs().max() / ref.abs().max())
+                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_graph", wall_ms(graph.replay, iters),
+                                            check_max_rel=chk))
+                        graph = out = None
+                    except Exception as e:  # noqa: BLE001
+                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_graph", error=str(e)[:200]))
+                    log(e2e_text(rows[-1]))
+                if args.xsep_run:
+                    rows.append(run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp))
+                    log(e2e_text(rows[-1]))
+                m = x = None
+                torch.cuda.empty_cache()
+            ref = None
+    if not args.models_dir:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp):
+    import numpy as np
+    inp, outp = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
+    np.save(inp, x_np)
+    cmd = [args.xsep_run, onnx_path, "--input", inp, "--output", outp, "--batch", str(batch), "--dtype", dtype,
+           "--layout", layout, "--iters", str(iters)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return e2e_row(variant, batch, dtype, layout, "xsep_run", error="timed out after 300 s")
+    m = LATENCY_RE.search(p.stdout)
+    if p.returncode != 0 or not m:
+        return e2e_row(variant, batch, dtype, layout, "xsep_run",
+                       error=f"exit {p.returncode}: {' '.join((p.stderr or p.stdout).strip().splitlines()[-1:])}")
+    r = e2e_row(variant, batch, dtype, layout, "xsep_run")
+    r.update(ms=float(m.group(2)), ms_p90=float(m.group(3)), images_per_s=float(m.group(4)), iters=int(m.group(1)))
+    try:
+        got = np.load(outp).astype(np.float64)
+        want = ref.cpu().numpy()
+        r["check_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
+    except Exception as e:  # noqa: BLE001
+        r["check_error"] = str(e)[:200]
+    return r
+
+
+# ---------------------------------------------------------------- main
+
+def context(xs, timer):
+    import torch
+    ctx = {"torch": torch.__version__, "cuda": torch.version.cuda,
+           "cudnn": str(torch.backends.cudnn.version()), "device": torch.cuda.get_device_name(0),
+           "timing": timer.method, "xsep_version": xs.version if xs else None,
+           "tf32": bool(torch.backends.cudnn.allow_tf32)}
+    try:
+        import triton
+        ctx["triton"] = triton.__version__
+    except Exception:  # noqa: BLE001
+        ctx["triton"] = None
+    try:
+        ctx["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                       capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        ctx["driver"] = None
+    return ctx
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t0 = time.time()
+    deadline = (lambda: time.time() - t0 > args.budget_s) if args.budget_s > 0 else (lambda: False)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    import torch
+    if not torch.cuda.is_available():
+        print("bench_torch: torch sees no CUDA device: nothing to measure", file=sys.stderr)
+        return 2
+    # True float32 unless asked: PyTorch's default runs float32 convolutions as TF32, which
+    # is neither what xsep computes nor within SPEC 5's float32 tolerance.
+    torch.backends.cudnn.allow_tf32 = args.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
+    xs = None
+    if not args.no_kernels:
+        if not os.path.exists(args.lib):
+            print(f"bench_torch: {args.lib} not found (build the CUDA configuration; --lib)", file=sys.stderr)
+            return 2
+        xs = Xsep(args.lib)
+    timer = Timer(args.warmup_ms, args.rep_ms)
+    doc = {"context": context(xs, timer), "args": vars(args), "kernels": [], "e2e": []}
+    log(f"bench_torch: {doc['context']}")
+
+    def save():
+        with open(args.out, "w") as f:
+            json.dump(doc, f, indent=1)
+
+    if not args.no_kernels:
+        log("kernels:")
+        try:
+            kdeadline = ((lambda: deadline() or time.time() - t0 > args.kernels_budget_s)
+                         if args.kernels_budget_s > 0 else deadline)
+            doc["kernels"] = bench_kernels(args, xs, timer, kdeadline, log)
+        except Exception as e:  # noqa: BLE001 - keep going to the end-to-end part
+            log(f"kernels failed: {type(e).__name__}: {e}")
+            doc["kernels_error"] = f"{type(e).__name__}: {e}"
+        save()
+    if not args.no_e2e:
+        log("end to end:")
+        try:
+            doc["e2e"] = bench_e2e(args, deadline, log)
+        except Exception as e:  # noqa: BLE001 - keep the kernel numbers
+            log(f"end to end failed: {type(e).__name__}: {e}")
+            doc["e2e_error"] = f"{type(e).__name__}: {e}"
+    doc["elapsed_s"] = time.time() - t0
+    save()
+    failed = [r for r in doc["kernels"] if r["variant"].startswith("ours") and r.get("check") and not r["check"]["ok"]]
+    log(f"bench_torch: wrote {args.out} in {doc['elapsed_s']:.0f} s"
+        + (f"; {len(failed)} xsep output check(s) FAILED" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# The benchmark run of issue 5, on the lent H100/H200 machine, from the repository
+# root, with .deps/ carried (tools/fetch-gpu-deps.sh, run beforehand on a machine
+# with network). Builds the CUDA configuration (xsep, xsep_bench against cuDNN,
+# xsep-run when ONNX is available), runs xsep_bench (kernels vs cuDNN vs a copy),
+# python_ref/bench_torch.py (vs PyTorch, and end to end beside xsep-run), then
+# bench/report.py, and prints a short table last.
+#
+#   tools/bench.sh [--budget SECONDS] [--quick] [--no-bench] [--no-torch] [--no-e2e]
+#
+#   --budget S   seconds for the measurements after the build (default 360): about 45%
+#                xsep_bench, 30% bench_torch's kernels, the rest its end-to-end part;
+#                unused time passes on. Each part stops starting new measurements when
+#                its share is spent, and a hard timeout backs that up.
+#   --quick      a subset: N64_C96_56x56, K in {3,5,7,9}, stride 1, f16 NHWC and f32 NCHW;
+#                bench_torch without torch.compile; end to end with fewer iterations.
+#
+# Everything goes to $OUT when set (the device tool brings back at most 8 files from
+# there: bench.log, xsep_bench.json, bench_torch.json and the report's .json/.md/.png),
+# else to bench/results/ (report files) and bench/results/raw/ (the rest). The build is
+# in build-bench/. Nothing here changes the GPU's settings.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+t0=$(date +%s)
+
+budget=360 quick=0 do_bench=1 do_torch=1 do_e2e=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --budget) budget="$2"; shift ;;
+    --budget=*) budget="${1#*=}" ;;
+    --quick) quick=1 ;;
+    --no-bench) do_bench=0 ;;
+    --no-torch) do_torch=0 ;;
+    --no-e2e) do_e2e=0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ -n "${OUT:-}" ]; then
+  RES="$OUT" RAW="$OUT"
+else
+  RES=bench/results RAW=bench/results/raw
+fi
+mkdir -p "$RES" "$RAW"
+LOG="$RAW/bench.log"
+: >"$LOG"
+TMP=$(mktemp -d /tmp/xsep-bench.XXXXXX)
+BUILD=build-bench
+JOBS="${XSEP_BENCH_JOBS:-$(nproc)}"  # build parallelism (the GPU machine has 16 cores)
+log() { printf '[bench %4ds] %s\n' "$(( $(date +%s) - t0 ))" "$*" | tee -a "$LOG"; }
+quiet() { "$@" >>"$LOG" 2>&1; }  # full output to the log only
+elapsed() { echo $(( $(date +%s) - t0 )); }
+
+# ---- Dependencies carried as .deb files -------------------------------------------
+PREFIX=/tmp/xsep-deps
+if compgen -G ".deps/*.deb" >/dev/null; then
+  mkdir -p "$PREFIX"
+  for f in .deps/*.deb; do dpkg -x "$f" "$PREFIX"; done
+  export CMAKE_PREFIX_PATH="$PREFIX/usr:$PREFIX/usr/lib/x86_64-linux-gnu/cmake${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu:$PREFIX/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export XSEP_ONNX_NODE_TESTDATA="$PREFIX/usr/share/libonnx-testdata/data/node"
+  log "unpacked $(ls .deps/*.deb | wc -l) packages into $PREFIX"
+else
+  log "no .deps/*.deb (run tools/fetch-gpu-deps.sh where there is network, carry .deps): relying on the machine"
+fi
+export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
+# The toolkit's libraries last (cuDNN's engines may want its cuBLASLt / NVRTC); the
+# binaries' own RUNPATH still picks the toolkit's cudart.
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}${CUDA_HOME:-/usr/local/cuda}/lib64"
+PY=python3
+
+# ---- The machine -----------------------------------------------------------------
+gpu_line=$(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem \
+           --format=csv,noheader 2>/dev/null | head -1)
+gpu_name=$(echo "$gpu_line" | cut -d, -f1 | sed 's/^ *//;s/ *$//')
+driver=$(echo "$gpu_line" | cut -d, -f2 | sed 's/^ *//;s/ *$//')
+log "GPU: ${gpu_line:-none visible to nvidia-smi}"
+log "nvcc: $(nvcc --version 2>/dev/null | tail -1)"
+log "cmake: $(cmake --version | head -1); python: $($PY --version 2>&1); $(uname -r)"
+{ nvidia-smi 2>&1 | head -20; $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+  "cudnn", torch.backends.cudnn.version())' 2>&1; } >>"$LOG"
+
+# ---- cuDNN: the pip package torch uses (nvidia-cudnn-cu13), else the toolkit's ---------
+cudnn_args=()
+cudnn_lib=""
+candidates=$($PY - <<'EOF' 2>/dev/null
+import os
+c = []
+try:
+    import nvidia.cudnn as m
+    c += [p for p in getattr(m, "__path__", [])]
+except Exception:
+    pass
+try:
+    import torch
+    c.append(os.path.join(os.path.dirname(torch.__file__), "lib"))
+except Exception:
+    pass
+print("\n".join(c))
+EOF
+)
+for cand in $candidates ${CUDNN_ROOT:-}; do
+  for libdir in "$cand/lib" "$cand/lib64" "$cand"; do
+    lib=$(ls "$libdir"/libcudnn.so.9 "$libdir"/libcudnn.so 2>/dev/null | head -1)
+    [ -n "$lib" ] && break
+  done
+  [ -n "$lib" ] || continue
+  cudnn_lib="$lib"
+  if [ -f "$cand/include/cudnn.h" ]; then
+    cudnn_args=(-DCUDNN_ROOT="$cand" -DCUDNN_LIBRARY="$lib" -DCUDNN_INCLUDE_DIR="$cand/include")
+  elif [ -f .deps/cudnn-include/cudnn.h ]; then
+    cudnn_args=(-DCUDNN_LIBRARY="$lib" -DCUDNN_INCLUDE_DIR="$PWD/.deps/cudnn-include")
+    log "cuDNN: $cand has no headers: using .deps/cudnn-include ($(grep -m1 'define CUDNN_MINOR' .deps/cudnn-include/cudnn_version.h | awk '{print "9." $3}'))"
+  fi
+  break
+done
+if [ -n "$cudnn_lib" ]; then
+  cudnn_dir=$(dirname "$cudnn_lib")
+  export LD_LIBRARY_PATH="$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  log "cuDNN: $cudnn_lib ${cudnn_args[*]:-(no headers found: the finder searches the toolkit)}"
+else
+  log "cuDNN: not found in torch's packages; the finder searches CUDNN_ROOT and the CUDA toolkit"
+fi
+
+# ---- Build ---------------------------------------------------------------------------
+with_graph=OFF
+[ -f "$PREFIX/usr/include/onnx/onnx_pb.h" ] || [ -f /usr/include/onnx/onnx_pb.h ] && with_graph=ON
+grep -q 'add_subdirectory(bench)' CMakeLists.txt ||
+  log "WARNING: CMakeLists.txt does not add_subdirectory(bench): xsep_bench cannot be built"
+configure() {
+  cmake -S . -B "$BUILD" -G Ninja -DXSEP_DEVICE=cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DXSEP_BUILD_TESTS=OFF -DXSEP_BUILD_BENCH=ON -DXSEP_WITH_CUDNN=ON "${cudnn_args[@]}" \
+    -DXSEP_WITH_GRAPH="$1" -DCMAKE_POLICY_VERSION_MINIMUM=3.5
+}
+log "configure (graph runner: $with_graph)"
+if ! quiet configure $with_graph; then
+  if [ "$with_graph" = ON ]; then
+    log "configure with the graph runner failed (see bench.log); again without it"
+    with_graph=OFF
+    rm -rf "$BUILD"
+    quiet configure OFF || { log "configure failed"; tail -30 "$LOG"; exit 1; }
+  else
+    log "configure failed"; tail -30 "$LOG"; exit 1
+  fi
+fi
+grep -E "^-- (xsep_bench|Found CUDNN)|^CMake Warning" "$LOG" | tail -3
+log "build"
+quiet ninja -C "$BUILD" -j "$JOBS" xsep || { log "building libxsep failed"; tail -40 "$LOG"; exit 1; }
+quiet ninja -C "$BUILD" -j "$JOBS" xsep_bench || log "building xsep_bench failed (see bench.log)"
+if [ "$with_graph" = ON ]; then
+  quiet ninja -C "$BUILD" -j "$JOBS" xsep-run || log "building xsep-run failed (see bench.log)"
+fi
+xsep_run_args=()
+[ -x "$BUILD/xsep-run" ] && xsep_run_args=(--xsep-run "$PWD/$BUILD/xsep-run")
+log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run 2>/dev/null | tr '\n' ' ')"
+
+# ---- Budget ----------------------------------------------------------------------------
+t_meas=$(date +%s)
+left() { echo $(( budget - ($(date +%s) - t_meas) )); }
+share() {  # share PERCENT_OF_WHAT_IS_LEFT -> seconds (at least 20)
+  local s=$(( $(left) * $1 / 100 )); [ "$s" -lt 20 ] && s=20; echo "$s"
+}
+
+# ---- xsep_bench ------------------------------------------------------------------------
+bench_jsons=()
+if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
+  ctx="--benchmark_context=gpu=${gpu_name// /_},driver=${driver:-unknown}"
+  dram='(N64_C96|N32_C256)_56x56/'
+  net='(N1_|N256_|N64_C[0-9]+_(112x112|28x28|14x14|7x7)/|N64_C72_56x56/)'
+  if [ "$quick" = 1 ]; then
+    chunks=("quick;^[a-z0-9]+/(f16/(nhwc/)?|f32/(nchw/)?)N64_C96_56x56/(k(3|5|7|9)/)?s1/;100")
+    samples=10
+  else
+    # name;filter (POSIX extended regex: no lookahead);percent of what is left of the bench share
+    chunks=("dram-f16;^[a-z0-9]+/f16/(.*/)?$dram;30" "dram-f32;^[a-z0-9]+/f32/(.*/)?$dram;43"
+            "net-f16;^[a-z0-9]+/f16/(.*/)?$net;50" "net-f32;^[a-z0-9]+/f32/(.*/)?$net;100")
+    samples=15
+  fi
+  bench_total=$(share 45)
+  t_bench=$(date +%s)
+  for c in "${chunks[@]}"; do
+    IFS=';' read -r name filter pct <<<"$c"
+    remaining=$(( bench_total - ($(date +%s) - t_bench) ))
+    b=$(( remaining * pct / 100 )); [ "$b" -lt 10 ] && b=10
+    log "xsep_bench $name (budget ${b}s)"
+    timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" --benchmark_filter="$filter" \
+      --benchmark_out="$TMP/bench-$name.json" --benchmark_out_format=json "$ctx" \
+      --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
+    rc=$?
+    [ -s "$TMP/bench-$name.json" ] && bench_jsons+=("$TMP/bench-$name.json")
+    if [ "$rc" -ne 0 ]; then
+      log "xsep_bench $name exited with $rc: $(grep -E '^xsep_bench|error' "$LOG" | tail -1)"
+      [ "$rc" -eq 2 ] && break  # no device / bad flags: the other chunks would fail the same way
+    fi
+  done
+  if [ ${#bench_jsons[@]} -gt 0 ]; then
+    $PY - "$RAW/xsep_bench.json" "${bench_jsons[@]}" <<'EOF'
+import json, sys
+sys.path.insert(0, "bench")
+import report
+docs = []
+for p in sys.argv[2:]:
+    try:
+        docs += report.load_bench_docs(p)
+    except Exception as e:
+        print(f"merge: skipping {p}: {e}", file=sys.stderr)
+json.dump(docs, open(sys.argv[1], "w"), indent=1)
+print(f"merged {len(docs)} documents, {sum(len(d.get('benchmarks', [])) for d in docs)} entries")
+EOF
+  fi
+elif [ "$do_bench" = 1 ]; then
+  log "no xsep_bench binary: kernel benchmarks skipped"
+fi
+
+# ---- bench_torch.py (kernels vs PyTorch, end to end) -----------------------------------
+torch_json=""
+if [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
+  tb=$(left); [ "$tb" -lt 30 ] && tb=30
+  kb=$(( tb * 55 / 100 ))
+  targs=(--lib "$PWD/$BUILD/libxsep.so" "${xsep_run_args[@]}" --out "$RAW/bench_torch.json"
+         --budget-s "$tb" --kernels-budget-s "$kb" --models-dir "$TMP/models")
+  [ "$quick" = 1 ] && targs+=(--quick)
+  [ "$do_torch" = 1 ] || targs+=(--no-kernels)
+  [ "$do_e2e" = 1 ] || targs+=(--no-e2e)
+  log "bench_torch.py (budget ${tb}s, kernels ${kb}s)"
+  PYTHONUNBUFFERED=1 timeout $(( tb + 120 )) $PY python_ref/bench_torch.py "${targs[@]}" >>"$LOG" 2>&1
+  rc=$?
+  [ "$rc" -ne 0 ] && log "bench_torch.py exited with $rc: $(grep -v '^\[bench' "$LOG" | tail -1)"
+  grep -E "FAIL|failed|error" "$LOG" | grep -iv "error_occurred" | tail -5
+  [ -s "$RAW/bench_torch.json" ] && torch_json="$RAW/bench_torch.json"
+fi
+
+# ---- Report ---------------------------------------------------------------------------
+log "report (measurements took $(( $(date +%s) - t_meas ))s of ${budget}s; total $(elapsed)s)"
+rargs=(--out-dir "$RES" --driver "${driver:-unknown}")
+[ -n "$gpu_name" ] && rargs+=(--card "$gpu_name")
+[ -s "$RAW/xsep_bench.json" ] && rargs+=(--bench "$RAW/xsep_bench.json")
+[ -n "$torch_json" ] && rargs+=(--torch "$torch_json")
+$PY bench/report.py "${rargs[@]}" 2>&1 | tee -a "$LOG"
+rm -rf "$TMP"
+log "done in $(elapsed)s; files: $(ls "$RES" | tr '\n' ' ')"
