@@ -26,7 +26,7 @@ configure_build() {  # dir, cmake args...
 }
 
 step "python_ref (pytest)"
-"$PY" -m pytest -q python_ref 2>&1 | tee "$LOGS/pytest.log" || status=1
+"$PY" -m pytest -q python_ref bench 2>&1 | tee "$LOGS/pytest.log" || status=1
 
 step "emulated device, ASan + UBSan: all tests"
 mkdir -p build-asan
