@@ -52,16 +52,9 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
   const int kw = KW > 0 ? KW : p.kw;
   XSEP_DYNAMIC_SMEM(smem);
 
-  // blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw
-  int b = blockIdx.x;
-  const int tw = b % p.tiles_w;
-  b /= p.tiles_w;
-  const int th = b % p.tiles_h;
-  b /= p.tiles_h;
-  const int cb = b % p.tiles_c;
-  const int n = b / p.tiles_c;
+  const TileOrigin t0 = tile_origin(p.tiles_h, p.tiles_w, p.tiles_c, p.tile_h, p.tile_w, p.tile_c);
+  const int n = t0.n, c0 = t0.c0, oh0 = t0.oh0, ow0 = t0.ow0;
   const int tc = p.tile_c;
-  const int oh0 = th * p.tile_h, ow0 = tw * p.tile_w, c0 = cb * tc;
 
   // Output (oh, ow), tap (i, j) reads x(sh*oh - pad_top + i, sw*ow - pad_left + j).
   // The window starts at the tile's first tap; SYMMETRIC stages as if
@@ -123,9 +116,7 @@ template <bool kF16, int KH, int KW>
 int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
   constexpr bool kAlongH = (KW == 1 && KH != 1);
-  const int vec_width = 16 / int(sizeof(T));
-  const bool aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0;
-  const int vec = (a.nhwc && aligned && a.c % vec_width == 0) ? vec_width : 1;
+  const int vec = staging_vec(a.x, a.nhwc, a.c, int(sizeof(T)));
 
   // Preferred tiles: NCHW walks one channel plane with a wide strip (coalesced
   // along W); NHWC takes 32 channels (a 128-byte float / 64-byte half row) of a

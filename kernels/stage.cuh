@@ -63,6 +63,30 @@ __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, 
   }
 }
 
+// The tile a block computes. Blocks are numbered
+//   blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw,
+// so neighbouring blocks share an image and channel block and walk along W.
+struct TileOrigin {
+  int n, c0, oh0, ow0;  // image, first channel, first output row and column
+};
+__device__ __forceinline__ TileOrigin tile_origin(int tiles_h, int tiles_w, int tiles_c, int tile_h, int tile_w,
+                                                  int tile_c) {
+  int b = blockIdx.x;
+  const int tw = b % tiles_w;
+  b /= tiles_w;
+  const int th = b % tiles_h;
+  b /= tiles_h;
+  const int cb = b % tiles_c;
+  return TileOrigin{b / tiles_c, cb * tile_c, th * tile_h, tw * tile_w};
+}
+
+// Staging vector width: 16 bytes of channels when the NHWC input allows it.
+inline int staging_vec(const void* x, bool nhwc, int channels, int elem_bytes) {
+  const int width = 16 / elem_bytes;
+  const bool aligned = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  return (nhwc && aligned && channels % width == 0) ? width : 1;
+}
+
 // Offset of output element (n, c, oh, ow) of an N x C x HO x WO tensor.
 __device__ __forceinline__ int out_offset(bool nhwc, int c_total, int ho, int wo, int n, int c,
                                           int oh, int ow) {

@@ -61,16 +61,9 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   const int s = p.s;
   XSEP_DYNAMIC_SMEM(smem);
 
-  // blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw
-  int b = blockIdx.x;
-  const int tw = b % p.tiles_w;
-  b /= p.tiles_w;
-  const int th = b % p.tiles_h;
-  b /= p.tiles_h;
-  const int cb = b % p.tiles_c;
-  const int n = b / p.tiles_c;
+  const TileOrigin t0 = tile_origin(p.tiles_h, p.tiles_w, p.tiles_c, p.tile_h, p.tile_w, p.tile_c);
+  const int n = t0.n, c0 = t0.c0, oh0 = t0.oh0, ow0 = t0.ow0;
   const int tc = p.tile_c;
-  const int oh0 = th * p.tile_h, ow0 = tw * p.tile_w, c0 = cb * tc;
   const int ra = s * oh0 - k / 2, ca = s * ow0 - k / 2;
   const int H = p.in.h, W = p.in.w;
 
@@ -179,9 +172,7 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
 template <bool kF16, int K>
 int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
-  const int vec_width = 16 / int(sizeof(T));
-  const bool aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0;
-  const int vec = (a.nhwc && aligned && a.c % vec_width == 0) ? vec_width : 1;
+  const int vec = staging_vec(a.x, a.nhwc, a.c, int(sizeof(T)));
 
   Tile t;
   if (!a.nhwc) {

@@ -128,6 +128,13 @@ struct CudaBackend::Impl {
                             p.storage[v].nhwc ? XSEP_LAYOUT_NHWC : XSEP_LAYOUT_NCHW};
   }
 
+  // An operand of a graph kernel: value v's storage (activation dtype), or the
+  // step's constant in `slot` (float32) when v < 0; `off` elements in.
+  gk::Operand operand(const std::vector<const float*>& c, int v, int slot, int64_t off) const {
+    if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
+    return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
+  }
+
   void exec_step(size_t i) {
     const Step& s = p.steps[i];
     const auto& c = step_consts[i];
@@ -166,13 +173,9 @@ struct CudaBackend::Impl {
       }
       case StepKind::kGemm: {
         gk::GemmArgs a = s.gemm;
-        auto operand = [&](int v, int slot, int64_t off) {
-          if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
-          return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
-        };
-        a.a = operand(s.gemm_a, kGa, s.a_offset);
-        a.b = operand(s.gemm_b, kGb, s.b_offset);
-        a.c = s.gemm_c >= 0 || c[kGc] ? operand(s.gemm_c, kGc, s.c_offset) : gk::Operand{};
+        a.a = operand(c, s.gemm_a, kGa, s.a_offset);
+        a.b = operand(c, s.gemm_b, kGb, s.b_offset);
+        a.c = s.gemm_c >= 0 || c[kGc] ? operand(c, s.gemm_c, kGc, s.c_offset) : gk::Operand{};
         if (s.gemm_kscale >= 0) a.kscale = gk::Operand{ptr(s.gemm_kscale), f16()};
         a.bias = a.bias_axis ? c[kBias] : nullptr;
         if (!a.bias) a.bias_axis = 0;
@@ -197,12 +200,8 @@ struct CudaBackend::Impl {
       }
       case StepKind::kElt: {
         gk::EltArgs a = s.elt;
-        auto operand = [&](int v, int slot, int64_t off) {
-          if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
-          return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
-        };
-        a.a = operand(s.elt_a, kEa, s.elt_a_offset);
-        a.b = operand(s.elt_b, kEb, 0);
+        a.a = operand(c, s.elt_a, kEa, s.elt_a_offset);
+        a.b = operand(c, s.elt_b, kEb, 0);
         a.y = static_cast<unsigned char*>(ptr(s.output)) + s.elt_y_offset * esz;
         a.y_f16 = f16();
         return check_launch(gk::elementwise(a, stream), s.label);
