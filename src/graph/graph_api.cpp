@@ -70,7 +70,7 @@ std::string reference_summary(const xsep::graph::Graph& g) {
     os << line;
   }
   char tail[256];
-  std::snprintf(tail, sizeof tail, "%zu nodes (reference backend: unfused), %zu parameters, %.2f GMAC per batch\n",
+  std::snprintf(tail, sizeof tail, "%zu nodes (reference backend: unfused), %zu float constants (BatchNorm statistics included), %.2f GMAC per batch\n",
                 g.nodes.size(), params, macs / 1e9);
   return os.str() + tail;
 }
