@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   if (!have_device) (void)cudaGetLastError();
 
   // Runs `ref` on host buffers and `dev` on device buffers; both write y.
-  auto run = [&](auto&& ref_call, auto&& dev_call, size_t weights_count, const char* what) {
+  auto run = [&](auto&& ref_call, auto&& dev_call, const char* what) {
     Result r;
     r.ref.assign(y_elems * esz, 0);
     auto t0 = std::chrono::steady_clock::now();
@@ -159,7 +159,6 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMalloc(&dx, x.size()));
     CHECK_CUDA(cudaMalloc(&dy, y_elems * esz));
     CHECK_CUDA(cudaMemcpy(dx, x.data(), x.size(), cudaMemcpyHostToDevice));
-    (void)weights_count;
     CHECK_CUDA(cudaDeviceSynchronize());
     t0 = std::chrono::steady_clock::now();
     s = dev_call(dx, dy);
@@ -189,9 +188,9 @@ int main(int argc, char** argv) {
   const xsep_xsepconv_params ph{o.k, o.stride, schedule[0], w2.data(), w1.data(), wk.data(), relu, relu, relu};
   const xsep_xsepconv_params pd{o.k, o.stride, schedule[0], d2, d1, dk, relu, relu, relu};
   Result xs = run([&](void* y) { return xsep_ref_xsepconv(&xd, x.data(), &ph, y, nullptr); },
-                  [&](void* dx, void* dy) { return xsep_xsepconv(&xd, dx, &pd, dy, nullptr); }, 0, "XSepConv");
+                  [&](void* dx, void* dy) { return xsep_xsepconv(&xd, dx, &pd, dy, nullptr); }, "XSepConv");
   Result kk = run([&](void* y) { return xsep_ref_dwconvkxk(&xd, x.data(), wkk.data(), o.k, o.stride, &relu, y, nullptr); },
-                  [&](void* dx, void* dy) { return xsep_dwconvkxk(&xd, dx, dkk, o.k, o.stride, &relu, dy, nullptr); }, 0, "KxK");
+                  [&](void* dx, void* dy) { return xsep_dwconvkxk(&xd, dx, dkk, o.k, o.stride, &relu, dy, nullptr); }, "KxK");
 
   std::printf("xsep %d.%d.%d (library %d), %s device\n", XSEP_VERSION_MAJOR, XSEP_VERSION_MINOR,
               XSEP_VERSION_PATCH, xsep_version(), have_device ? "with a" : "without a");

@@ -385,18 +385,19 @@ struct Lowerer {
     if (pending_kscale[n.in[0]] >= 0) return false;  // an SE scale waits for a pointwise conv
     const ConvInfo c = conv_info(n);
     if (!is_depthwise(c)) return false;
-    Step s;
+    DwOp op;
+    xsep_pad pad = XSEP_PAD_TOP_LEFT;
     int k = 0, st = 1;
     std::string what;
     if (auto dir = as_2x2(node)) {
-      s.dw_op = DwOp::k2x2, s.pad = *dir, k = 2, what = "2x2";
+      op = DwOp::k2x2, pad = *dir, k = 2, what = "2x2";
     } else if (as_line(node, 1, &k, &st)) {
-      s.dw_op = DwOp::k1xK, what = "1x" + std::to_string(k);
+      op = DwOp::k1xK, what = "1x" + std::to_string(k);
     } else if (as_line(node, 0, &k, &st)) {
-      s.dw_op = DwOp::kKx1, what = std::to_string(k) + "x1";
+      op = DwOp::kKx1, what = std::to_string(k) + "x1";
     } else if (c.kh == c.kw && c.kh % 2 == 1 && c.kh <= 31 && c.sh == c.sw && (c.sh == 1 || c.sh == 2) &&
                c.pt == c.kh / 2 && c.pl == c.kh / 2 && c.pb == c.kh / 2 && c.pr == c.kh / 2) {
-      s.dw_op = DwOp::kKxK, k = static_cast<int>(c.kh), st = static_cast<int>(c.sh);
+      op = DwOp::kKxK, k = static_cast<int>(c.kh), st = static_cast<int>(c.sh);
       what = std::to_string(k) + "x" + std::to_string(k);
     } else {
       return false;
@@ -406,7 +407,7 @@ struct Lowerer {
     set_layout_like(e.out, n.in[0]);
     Step& step = add(StepKind::kDwConv, n.name + ": depthwise " + what + " s" + std::to_string(st) + e.text,
                      {n.in[0]}, e.out);
-    step.dw_op = s.dw_op, step.pad = s.pad, step.k = k, step.stride = st;
+    step.dw_op = op, step.pad = pad, step.k = k, step.stride = st;
     step.w = c.weight->f;
     step.ep = host_epilogue(e);
     step.macs = double(c.n) * c.co * c.ho * c.wo * c.kh * c.kw;
