@@ -25,8 +25,10 @@ import sys
 # --fma-tflops overrides it. Memory floors use the copy measured in the same run.
 DEFAULT_FMA_TFLOPS = 33.5
 
-OPS = ("xsepconv", "xsep3pass", "dwkxk", "cudnn")
-NAME_RE = re.compile(r"^(?P<op>xsepconv|xsep3pass|dwkxk|cudnn)/(?P<dt>f16|f32)/(?P<lay>nchw|nhwc)/"
+# xsepstream: the fused kernel's row-streaming variant (XSEP_XSEPCONV_KERNEL=stream),
+# timed in a second xsep_bench process whose rows tools/bench.sh renames.
+OPS = ("xsepconv", "xsep3pass", "dwkxk", "cudnn", "xsepstream")
+NAME_RE = re.compile(r"^(?P<op>xsepconv|xsep3pass|dwkxk|cudnn|xsepstream)/(?P<dt>f16|f32)/(?P<lay>nchw|nhwc)/"
                      r"N(?P<n>\d+)_C(?P<c>\d+)_(?P<h>\d+)x(?P<w>\d+)/k(?P<k>\d+)/s(?P<s>\d+)$")
 COPY_RE = re.compile(r"^copy/(?P<dt>f16|f32)/N(?P<n>\d+)_C(?P<c>\d+)_(?P<h>\d+)x(?P<w>\d+)/s(?P<s>\d+)$")
 DRAM_SHAPES = {(64, 96, 56, 56), (32, 256, 56, 56)}
@@ -133,7 +135,7 @@ def derive(res, fma_tflops):
         cudnn = ops.get("cudnn")
         for op, e in ops.items():
             us = e["us"]
-            macs = (4 + 2 * k) if op in ("xsepconv", "xsep3pass") else k * k
+            macs = (4 + 2 * k) if op in ("xsepconv", "xsep3pass", "xsepstream") else k * k
             compute_floor_us = outputs * macs / (fma_tflops * 1e12) * 1e6
             mem_floor_us = copy_us
             floor = max(x for x in (compute_floor_us, mem_floor_us or 0.0))
@@ -311,6 +313,19 @@ def markdown(meta, rows, targets, res, torch_doc):
                 f"{fmt(cd and cd['us'], '.1f')} | {fmt(cd and cd['pct_copy'])} | {fmt(cd and cd['pct_own_floor'])} | "
                 f"{algo} | "
                 f"{'' if dram else label.split(';')[0]} |")
+        L.append("")
+
+    both = [r for r in rows if r["op"] == "xsepstream"]
+    if both:
+        tiled = {(r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]): r for r in rows if r["op"] == "xsepconv"}
+        L.append("## Fused kernel variants: tiled (default) vs row-streaming\n")
+        L.append("| dtype | layout | shape | K | s | tiled us | stream us | tiled / stream | stream %copy |\n"
+                 "|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(both, key=lambda r: (r["dtype"], r["layout"], r["shape"], r["k"], r["stride"])):
+            t = tiled.get((r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]))
+            L.append(f"| {r['dtype']} | {r['layout']} | {r['shape']} | {r['k']} | {r['stride']} | "
+                     f"{fmt(t and t['us'], '.1f')} | {fmt(r['us'], '.1f')} | "
+                     f"{fmt(t and r['us'] and t['us'] / r['us'], '.2f')} | {fmt(r['pct_copy'])} |")
         L.append("")
 
     kern = (torch_doc or {}).get("kernels", [])

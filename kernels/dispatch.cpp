@@ -1,6 +1,9 @@
 // Maps a validated call to the compiled kernel for its dtype and filter size:
 // K = 3, 5, 7, 9 have kernels specialised at compile time, every other odd K
 // up to 31 runs the run-time-K kernel.
+#include <cstdlib>
+#include <cstring>
+
 #include "launch.h"
 
 namespace xsep::kernels {
@@ -38,7 +41,30 @@ int dwconv_for_dtype(const DwArgs& a, cudaStream_t s) {
 }
 
 template <bool kF16>
+int xsepconv_stream_for_dtype(const XsArgs& a, cudaStream_t s) {
+  switch (a.k) {
+    case 3: return launch_xsepconv_stream<kF16, 3>(a, s);
+    case 5: return launch_xsepconv_stream<kF16, 5>(a, s);
+    case 7: return launch_xsepconv_stream<kF16, 7>(a, s);
+    case 9: return launch_xsepconv_stream<kF16, 9>(a, s);
+    default: return launch_xsepconv_stream<kF16, 0>(a, s);
+  }
+}
+
+// Developer knob for benchmarking kernel variants: XSEP_XSEPCONV_KERNEL=stream
+// selects the row-streaming fused kernel; unset, `tiled` or anything else the
+// tiled one. Read once per process.
+bool use_stream_xsepconv() {
+  static const bool stream = [] {
+    const char* v = std::getenv("XSEP_XSEPCONV_KERNEL");
+    return v != nullptr && std::strcmp(v, "stream") == 0;
+  }();
+  return stream;
+}
+
+template <bool kF16>
 int xsepconv_for_dtype(const XsArgs& a, cudaStream_t s) {
+  if (use_stream_xsepconv()) return xsepconv_stream_for_dtype<kF16>(a, s);
   switch (a.k) {
     case 3: return launch_xsepconv<kF16, 3>(a, s);
     case 5: return launch_xsepconv<kF16, 5>(a, s);

@@ -28,9 +28,13 @@ struct Shape {
 // Edge shapes: 1x1, C = 1, odd C (no vector path), C a multiple of 8 (vector
 // path for both dtypes), C > 32 (several channel blocks), H or W < K, planes
 // wider / taller than one tile.
+// The last three only in the extra cases at the end of the matrix: tall and
+// wide planes, for the row-streaming XSepConv kernel's row chunks, several
+// row groups per chunk (ring buffers wrapping) and several column strips.
 const Shape kShapes[] = {{1, 1, 1, 1},  {2, 3, 5, 7},  {1, 16, 9, 8},  {1, 9, 13, 11},
-                         {1, 40, 6, 5}, {1, 2, 3, 70}, {2, 8, 17, 19}, {1, 5, 33, 3}};
-constexpr int kNumShapes = sizeof(kShapes) / sizeof(kShapes[0]);
+                         {1, 40, 6, 5}, {1, 2, 3, 70}, {2, 8, 17, 19}, {1, 5, 33, 3},
+                         {1, 32, 70, 20}, {1, 3, 70, 140}, {1, 8, 12, 140}};
+constexpr int kNumShapes = 8;  // the shapes the matrix cycles through
 
 struct Case {
   Op op;
@@ -82,6 +86,10 @@ std::vector<Case> full_matrix() {
   for (xsep_dtype dt : dtypes)
     for (Op op : {Op::k2x2, Op::kKxK, Op::kXSep})
       cases.push_back(Case{op, dt, XSEP_LAYOUT_NHWC, op == Op::k2x2 ? 2 : 5, 1, XSEP_PAD_SYMMETRIC, 2, 5, 1});
+  // Tall and wide planes for the fused block.
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 31, 1, XSEP_PAD_SYMMETRIC, 8, 7, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_RIGHT, 9, 3, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_BOTTOM_LEFT, 10, 6, 0});
   return cases;
 }
 
@@ -92,6 +100,7 @@ std::vector<Case> race_subset() {
       Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 5, 1, XSEP_PAD_SYMMETRIC, 6, 7, 0},
       Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 7, 2, XSEP_PAD_TOP_RIGHT, 4, 3, 0},
       Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 13, 1, XSEP_PAD_BOTTOM_LEFT, 2, 1, 0},
+      Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 9, 1, XSEP_PAD_SYMMETRIC, 8, 5, 0},
       Case{Op::kKxK, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW, 3, 2, XSEP_PAD_TOP_LEFT, 6, 2, 0},
       Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 9, 1, XSEP_PAD_TOP_LEFT, 4, 6, 0},
       Case{Op::k2x2, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 2, 1, XSEP_PAD_SYMMETRIC, 4, 4, 0},

@@ -1,0 +1,366 @@
+// The fused XSepConv block (SPEC 2.5), row-streaming variant:
+//   t1 = E1(dw2x2_dir(x)),  t2 = E2(1xK_s(t1)),  y = E3(Kx1_s(t2)).
+// Same contract as xsepconv.cuh (which stays the default; dispatch.cpp picks
+// this one with XSEP_XSEPCONV_KERNEL=stream). Instead of a 2-D tile plus a
+// vertical halo, a block walks down the image, so the 2x2 and 1xK passes are
+// computed once per row (no vertical recompute) and x is read once per strip
+// (plus the K-1 column horizontal halo).
+//
+// Work of one block: image n, channels c0 .. c0+tc-1, output columns
+// ow0 .. ow0+TW-1 (a "strip"), output rows oh_begin .. oh_end-1 (a "chunk";
+// chunks exist only to make enough blocks, each re-computes its leading rows).
+//
+// Index math, s = stride, K = k, GR = output rows per group (a multiple of kOpt):
+//   y(oh, ow)  needs t2 rows s*oh - K/2 .. s*oh + K/2, cols ow   (Kx1, stride s on H)
+//   t2(r, ow)  needs t1 row r, cols s*ow - K/2 .. s*ow + K/2      (1xK, stride s on W)
+//   t1(r, c)   needs x rows r - pt, r - pt + 1 and cols c - pl, c - pl + 1, where
+//              (pt, pl) is the direction's (pad_top, pad_left); over all directions
+//              (SYMMETRIC mixes them per channel) x rows r-1 .. r+1, cols c-1 .. c+1.
+//   Columns: the strip's t1 columns are ca .. ca+C1-1, ca = s*ow0 - K/2,
+//   C1 = s*(TW-1)+K rounded up to kOpt; its x columns ca-1 .. ca+C1 (C1+2 of them).
+//   Rows: "rel" row numbers count from the chunk's first t2 row r_lo = s*oh_begin - K/2:
+//   t2 / t1 row r = r_lo + rel, and x row r_lo - 1 + xrel.
+//   The walk goes in batches of NB = s*GR t2 rows: batch b makes t2 rel rows
+//   b*NB .. b*NB+NB-1. Output group g (rows oh_begin + g*GR .. + GR-1) needs t2 rel rows
+//   g*NB .. g*NB + R - 1 with R = s*(GR-1) + K, so it is ready after batch
+//   b = g + P with P = ceil(R / NB) - 1 ("prologue" batches).
+//   t2 ring: RR = (P+1)*NB slots, rel row q in slot q % RR. When batch b writes rel
+//   rows b*NB .., it overwrites rel rows (b-P-1)*NB .., last read by group b-P-1 in
+//   batch b-1's output pass; group b-P reads rel rows from (b-P)*NB on, all present.
+//   x ring: RX = NB+2 slots, x rel row q in slot q % RX. Batch b's t1 rows need x rel
+//   rows b*NB .. b*NB+NB+1: batch 0 stages all NB+2, later batches the NB new ones
+//   (b*NB+2 ..), overwriting rows the previous batch's 2x2 pass was the last to read.
+// Per batch, three barriers: after staging x, after t1 (t1 buffer [NB][C1][tc]),
+// after t2; the output pass then reads the ring while the next batch stages x and
+// writes t1 (both regions it does not read), and the next t2 pass is two barriers later.
+// Outside the image t1 and t2 are zero (the intermediates' own zero padding).
+#pragma once
+
+#include "launch.h"
+#include "stage.cuh"
+#include "tiling.h"
+
+namespace xsep::kernels {
+
+struct XsStreamParams {
+  InputView in;
+  void* y;
+  const float* w2x2;
+  const float* w1xk;
+  const float* wkx1;
+  Epilogue e1, e2, e3;
+  int n, c, ho, wo;
+  int k, s;
+  int pad_top, pad_left, symmetric;
+  int tile_w, tile_c, group_rows, chunk_rows;
+  int strips, tiles_c, chunks;
+};
+
+// Shared memory, in floats: weights [4 + 2K][tc]; x ring [RX][C1+2][tc];
+// t1 [NB][C1][tc]; t2 ring [RR][TW][tc].
+struct XsStreamSmem {
+  int weights, nb, r, rr, prologue, rx, c1, xcols, xring, t1, t2, floats;
+};
+inline __host__ __device__ XsStreamSmem xs_stream_smem(int k, int s, int gr, int tw, int tc) {
+  XsStreamSmem m;
+  m.weights = ((4 + 2 * k) * tc + 3) / 4 * 4;
+  m.nb = s * gr;
+  m.r = s * (gr - 1) + k;
+  m.rr = (m.r + m.nb - 1) / m.nb * m.nb;
+  m.prologue = m.rr / m.nb - 1;
+  m.rx = m.nb + 2;
+  m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
+  m.xcols = m.c1 + 2;
+  m.xring = m.rx * m.xcols * tc;
+  m.t1 = m.nb * m.c1 * tc;
+  m.t2 = m.rr * tw * tc;
+  m.floats = m.weights + m.xring + m.t1 + m.t2;
+  return m;
+}
+
+// conv_line along a ring of rows: window row q (q < slots) is ring slot
+// (slot0 + q) mod slots, slot0 < slots, so one conditional subtraction wraps it.
+//   acc[o] += sum_{j<K} w[j * wstep] * row(S*o + j)[0],  o = 0 .. OPT-1.
+template <int K, int S, int OPT>
+__device__ __forceinline__ void conv_ring_fixed(const float* ring, int step, int slot0, int slots,
+                                                const float* w, int wstep, float (&acc)[OPT]) {
+  float wr[K];
+#pragma unroll
+  for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
+#pragma unroll
+  for (int q = 0; q < S * (OPT - 1) + K; ++q) {
+    int slot = slot0 + q;
+    slot = slot >= slots ? slot - slots : slot;
+    const float v = ring[slot * step];
+#pragma unroll
+    for (int o = 0; o < OPT; ++o) {
+      const int j = q - S * o;
+      if (j >= 0 && j < K) acc[o] = fmaf(wr[j], v, acc[o]);
+    }
+  }
+}
+
+template <int K, int OPT>
+__device__ __forceinline__ void conv_ring(const float* ring, int step, int slot0, int slots, int s,
+                                          int k, const float* w, int wstep, float (&acc)[OPT]) {
+  if constexpr (K > 0) {
+    if (s == 1)
+      conv_ring_fixed<K, 1, OPT>(ring, step, slot0, slots, w, wstep, acc);
+    else
+      conv_ring_fixed<K, 2, OPT>(ring, step, slot0, slots, w, wstep, acc);
+  } else {
+    for (int j = 0; j < k; ++j) {
+      const float wj = w[j * wstep];
+#pragma unroll
+      for (int o = 0; o < OPT; ++o) {
+        int slot = slot0 + s * o + j;
+        slot = slot >= slots ? slot - slots : slot;
+        acc[o] = fmaf(wj, ring[slot * step], acc[o]);
+      }
+    }
+  }
+}
+
+template <typename T, int K>
+__global__ void __launch_bounds__(kThreads) xsepconv_stream_kernel(const XsStreamParams p) {
+  const int k = K > 0 ? K : p.k;
+  const int s = p.s;
+  XSEP_DYNAMIC_SMEM(smem);
+
+  // Blocks: blockIdx.x = ((n * tiles_c + cb) * chunks + chunk) * strips + strip.
+  int b = blockIdx.x;
+  const int strip = b % p.strips;
+  b /= p.strips;
+  const int chunk = b % p.chunks;
+  b /= p.chunks;
+  const int c0 = (b % p.tiles_c) * p.tile_c;
+  const int n = b / p.tiles_c;
+  const int tc = p.tile_c, tw = p.tile_w, gr = p.group_rows;
+  const int ow0 = strip * tw;
+  const int oh_begin = chunk * p.chunk_rows;
+  const int oh_end = oh_begin + p.chunk_rows < p.ho ? oh_begin + p.chunk_rows : p.ho;
+  const int groups = (oh_end - oh_begin + gr - 1) / gr;
+  const int r_lo = s * oh_begin - k / 2, ca = s * ow0 - k / 2;
+  const int H = p.in.h, W = p.in.w;
+
+  const XsStreamSmem L = xs_stream_smem(k, s, gr, tw, tc);
+  float* w2 = smem;                // [4][tc]
+  float* w1 = w2 + 4 * tc;         // [k][tc]
+  float* wk = w1 + k * tc;         // [k][tc]
+  float* xr = smem + L.weights;    // x ring [rx][xcols][tc]
+  float* t1 = xr + L.xring;        // [nb][c1][tc]
+  float* t2 = t1 + L.t1;           // ring [rr][tw][tc]
+  const int xrow_step = L.xcols * tc;
+  const int t2row_step = tw * tc;
+  stage_weights(p.w2x2, 4, c0, tc, p.c, w2);
+  stage_weights(p.w1xk, k, c0, tc, p.c, w1);
+  stage_weights(p.wkx1, k, c0, tc, p.c, wk);
+
+  for (int batch = 0; batch < groups + L.prologue; ++batch) {
+    const int rel0 = batch * L.nb;  // this batch's first t2 rel row
+
+    // ---- Stage x rel rows first .. rel0+NB+1 into the x ring (at most two runs)
+    {
+      const int last = rel0 + L.nb + 1;
+      int q = batch == 0 ? 0 : rel0 + 2;
+      while (q <= last) {
+        const int slot = q % L.rx;
+        const int run = last - q + 1 < L.rx - slot ? last - q + 1 : L.rx - slot;
+        stage_input<T>(p.in, n, c0, tc, r_lo - 1 + q, ca - 1, run, L.xcols, xr + slot * xrow_step);
+        q += run;
+      }
+    }
+    __syncthreads();
+
+    // ---- t1 rows rel0 .. rel0+NB-1: 2x2 + E1, kOpt columns per item ----------
+    // t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j): x rel row i + 1 - pt + i',
+    // x ring column col + 1 - pl + j (column 0 of the ring is x column ca - 1).
+    {
+      const int gw = L.c1 / kOpt;
+      const int items = L.nb * gw * tc;
+      for (int item = threadIdx.x; item < items; item += blockDim.x) {
+        const int cc = item % tc;
+        const int g = item / tc;
+        const int col = (g % gw) * kOpt, i = g / gw;
+        const int c = c0 + cc;
+        int pt = p.pad_top, pl = p.pad_left;
+        if (p.symmetric) symmetric_pads(c < p.c ? c : 0, p.c, &pt, &pl);
+        const int xq = rel0 + i + 1 - pt;  // x rel row of the filter's top row
+        const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
+        const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
+        float a0[kOpt + 1], a1[kOpt + 1];
+#pragma unroll
+        for (int e = 0; e <= kOpt; ++e) {
+          a0[e] = x0[e * tc];
+          a1[e] = x1[e * tc];
+        }
+        const float w00 = w2[0 * tc + cc], w01 = w2[1 * tc + cc];
+        const float w10 = w2[2 * tc + cc], w11 = w2[3 * tc + cc];
+        const int r = r_lo + rel0 + i;
+        const bool row_in = r >= 0 && r < H;
+        float* dst = t1 + (i * L.c1 + col) * tc + cc;
+        const ChannelEpilogue e1 = channel_epilogue(p.e1, c < p.c ? c : 0);
+#pragma unroll
+        for (int o = 0; o < kOpt; ++o) {
+          float v = w00 * a0[o];
+          v = fmaf(w01, a0[o + 1], v);
+          v = fmaf(w10, a1[o], v);
+          v = fmaf(w11, a1[o + 1], v);
+          const int gc = ca + col + o;
+          const bool in = row_in && gc >= 0 && gc < W && c < p.c;
+          dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
+        }
+      }
+    }
+    __syncthreads();
+
+    // ---- t2 rows rel0 .. rel0+NB-1: 1xK + E2 into ring slots (rel % RR) -----
+    {
+      const int gw = tw / kOpt;
+      const int items = L.nb * gw * tc;
+      for (int item = threadIdx.x; item < items; item += blockDim.x) {
+        const int cc = item % tc;
+        const int g = item / tc;
+        const int oc = (g % gw) * kOpt, i = g / gw;
+        const int c = c0 + cc;
+        float acc[kOpt] = {};
+        conv_line<K, kOpt>(t1 + (i * L.c1 + s * oc) * tc + cc, tc, s, k, w1 + cc, tc, acc);
+        const int r = r_lo + rel0 + i;
+        const bool row_in = r >= 0 && r < H && c < p.c;
+        float* dst = t2 + ((rel0 + i) % L.rr) * t2row_step + oc * tc + cc;
+        const ChannelEpilogue e2 = channel_epilogue(p.e2, c < p.c ? c : 0);
+#pragma unroll
+        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(e2, acc[o]) : 0.f;
+      }
+    }
+    __syncthreads();
+
+    // ---- Output group g = batch - P: rows oh_begin + g*GR + orow + o, Kx1 + E3.
+    // Output row oh_begin + g*GR + orow needs t2 rel rows g*NB + s*orow + (0 .. K-1).
+    if (batch >= L.prologue) {
+      const int g = batch - L.prologue;
+      const int gh = gr / kOpt;
+      const int items = gh * tw * tc;
+      T* y = static_cast<T*>(p.y);
+      for (int item = threadIdx.x; item < items; item += blockDim.x) {
+        const int cc = item % tc;
+        const int gi = item / tc;
+        const int oc = gi % tw, orow = (gi / tw) * kOpt;
+        const int c = c0 + cc;
+        const int ow = ow0 + oc;
+        const int oh = oh_begin + g * gr + orow;
+        if (c >= p.c || ow >= p.wo || oh >= oh_end) continue;
+        float acc[kOpt] = {};
+        conv_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, (g * L.nb + s * orow) % L.rr, L.rr, s, k,
+                           wk + cc, tc, acc);
+        const ChannelEpilogue e3 = channel_epilogue(p.e3, c);
+#pragma unroll
+        for (int o = 0; o < kOpt; ++o) {
+          if (oh + o < oh_end)
+            y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh + o, ow)] =
+                from_float<T>(apply_epilogue(e3, acc[o]));
+        }
+      }
+    }
+    // No barrier here: the next batch's staging and t1 pass do not touch the t2
+    // ring, and its t2 pass comes after two more barriers (see the header).
+  }
+}
+
+// Picks strip width, channels, rows per group and row chunks, then launches.
+// Shared memory: preferably <= 48 KB (four blocks per SM, to hide the row
+// loads' latency) with at least 16 columns and a 32-byte sector of channels
+// (NHWC); otherwise the largest tile that fits 96 KB.
+template <bool kF16, int K>
+int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
+  using T = typename std::conditional<kF16, __half, float>::type;
+  const int esz = int(sizeof(T));
+  int vec = staging_vec(a.x, a.nhwc, a.c, esz);
+
+  // Rows per group: enough output items (GR/kOpt x TW x tc) for 256 threads,
+  // at most 32 / stride (NB <= 32 t2 rows per batch) and no more than the image has.
+  auto group_rows = [&](int tw, int tc) {
+    int gr = kOpt;
+    while (gr < 32 / a.stride && (gr / kOpt) * tw * tc < kThreads) gr *= 2;
+    return std::min(gr, round_up(a.ho, kOpt));
+  };
+  // The strip width actually used: the output width split evenly into strips.
+  auto balanced = [&](int tw_max) { return round_up(ceil_div(a.wo, ceil_div(a.wo, tw_max)), kOpt); };
+  auto bytes = [&](int tw_max, int tc) {
+    const int tw = balanced(tw_max);
+    return size_t(xs_stream_smem(a.k, a.stride, group_rows(tw, tc), tw, tc).floats) * 4;
+  };
+
+  const int tc_start = a.nhwc ? std::min(round_up(a.c, vec), 32) : 1;
+  const int tw_start = std::min(round_up(a.wo, kOpt), a.nhwc ? 64 : 128);
+  int tc = tc_start, tw_max = tw_start;
+  // Halves tc down to tc_floor, then the strip down to tw_floor, until it fits.
+  auto shrink = [&](size_t budget, int tc_floor, int tw_floor) {
+    while (bytes(tw_max, tc) > budget) {
+      if (tc > tc_floor) {
+        tc = std::max(tc_floor, tc / 2);
+        if (tc % vec != 0) vec = 1;
+      } else if (tw_max > tw_floor) {
+        tw_max = std::max(tw_floor, round_up(tw_max / 2, kOpt));
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  const int sector_tc = a.nhwc ? std::min(tc_start, std::max(vec, 32 / esz)) : 1;
+  const int vec_start = vec;
+  if (!shrink(48 * 1024, sector_tc, std::min(16, tw_start))) {
+    tc = tc_start;
+    tw_max = tw_start;
+    vec = vec_start;
+    shrink(96 * 1024, sector_tc, std::min(16, tw_start));
+    if (!shrink(96 * 1024, 1, kOpt)) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+  }
+  const int tw = balanced(tw_max);
+  const int gr = group_rows(tw, tc);
+  const XsStreamSmem L = xs_stream_smem(a.k, a.stride, gr, tw, tc);
+
+  // Row chunks, only to reach ~2 blocks per SM (132 SMs); each chunk re-computes
+  // P*NB leading t2 rows, so a chunk keeps at least max(1, P) groups.
+  const int strips = ceil_div(a.wo, tw), tiles_c = ceil_div(a.c, tc);
+  const long long base_blocks = 1LL * a.n * tiles_c * strips;
+  const long long want = ceil_div(2 * 132, static_cast<int>(std::min<long long>(base_blocks, 2 * 132)));
+  const int min_rows = gr * std::max(1, L.prologue);
+  int chunks = static_cast<int>(std::min<long long>(want, ceil_div(a.ho, min_rows)));
+  chunks = std::max(chunks, 1);
+  const int chunk_rows = round_up(ceil_div(a.ho, chunks), gr);
+  chunks = ceil_div(a.ho, chunk_rows);
+
+  XsStreamParams p;
+  p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, vec};
+  p.y = a.y;
+  p.w2x2 = a.w2x2;
+  p.w1xk = a.w1xk;
+  p.wkx1 = a.wkx1;
+  p.e1 = Epilogue{a.ep2x2.scale, a.ep2x2.bias, static_cast<int>(a.ep2x2.act)};
+  p.e2 = Epilogue{a.ep1xk.scale, a.ep1xk.bias, static_cast<int>(a.ep1xk.act)};
+  p.e3 = Epilogue{a.epkx1.scale, a.epkx1.bias, static_cast<int>(a.epkx1.act)};
+  p.n = a.n;
+  p.c = a.c;
+  p.ho = a.ho;
+  p.wo = a.wo;
+  p.k = a.k;
+  p.s = a.stride;
+  p.pad_top = a.pad_top;
+  p.pad_left = a.pad_left;
+  p.symmetric = a.symmetric ? 1 : 0;
+  p.tile_w = tw;
+  p.tile_c = tc;
+  p.group_rows = gr;
+  p.chunk_rows = chunk_rows;
+  p.strips = strips;
+  p.tiles_c = tiles_c;
+  p.chunks = chunks;
+  const long long blocks = base_blocks * chunks;
+  if (blocks > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
+  return static_cast<int>(launch_kernel(&xsepconv_stream_kernel<T, K>, dim3(static_cast<unsigned>(blocks)),
+                                        dim3(kThreads), size_t(L.floats) * 4, stream, p));
+}
+
+}  // namespace xsep::kernels
