@@ -39,6 +39,7 @@
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
+#include "xsepconv_args.cuh"
 
 namespace xsep::kernels {
 
@@ -333,23 +334,7 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   chunks = ceil_div(a.ho, chunk_rows);
 
   XsStreamParams p;
-  p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, vec};
-  p.y = a.y;
-  p.w2x2 = a.w2x2;
-  p.w1xk = a.w1xk;
-  p.wkx1 = a.wkx1;
-  p.e1 = Epilogue{a.ep2x2.scale, a.ep2x2.bias, static_cast<int>(a.ep2x2.act)};
-  p.e2 = Epilogue{a.ep1xk.scale, a.ep1xk.bias, static_cast<int>(a.ep1xk.act)};
-  p.e3 = Epilogue{a.epkx1.scale, a.epkx1.bias, static_cast<int>(a.epkx1.act)};
-  p.n = a.n;
-  p.c = a.c;
-  p.ho = a.ho;
-  p.wo = a.wo;
-  p.k = a.k;
-  p.s = a.stride;
-  p.pad_top = a.pad_top;
-  p.pad_left = a.pad_left;
-  p.symmetric = a.symmetric ? 1 : 0;
+  fill_xsepconv_params(p, a, vec);
   p.tile_w = tw;
   p.tile_c = tc;
   p.group_rows = gr;
