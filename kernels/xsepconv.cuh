@@ -18,7 +18,7 @@
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
-#include "xsepconv_args.cuh"
+#include "xsepconv_common.cuh"
 
 namespace xsep::kernels {
 
@@ -96,28 +96,8 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       int pt = p.pad_top, pl = p.pad_left;
       if (p.symmetric) symmetric_pads(c < p.c ? c : 0, p.c, &pt, &pl);
       const float* x0 = xw + (r + 1 - pt) * xrow_step + (col + 1 - pl) * tc + cc;
-      const float* x1 = x0 + xrow_step;
-      float a0[kOpt + 1], a1[kOpt + 1];
-#pragma unroll
-      for (int e = 0; e <= kOpt; ++e) {
-        a0[e] = x0[e * tc];
-        a1[e] = x1[e * tc];
-      }
-      const float w00 = w2[0 * tc + cc], w01 = w2[1 * tc + cc];
-      const float w10 = w2[2 * tc + cc], w11 = w2[3 * tc + cc];
-      const bool row_in = ra + r >= 0 && ra + r < H;
-      float* dst = t1 + (r * L.c1 + col) * tc + cc;
-      const ChannelEpilogue e1 = channel_epilogue(p.e1, c < p.c ? c : 0);
-#pragma unroll
-      for (int o = 0; o < kOpt; ++o) {
-        float v = w00 * a0[o];
-        v = fmaf(w01, a0[o + 1], v);
-        v = fmaf(w10, a1[o], v);
-        v = fmaf(w11, a1[o + 1], v);
-        const int gc = ca + col + o;
-        const bool in = row_in && gc >= 0 && gc < W && c < p.c;
-        dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
-      }
+      t1_segment(x0, x0 + xrow_step, tc, w2 + cc, channel_epilogue(p.e1, c < p.c ? c : 0),
+                 ra + r >= 0 && ra + r < H, c < p.c, ca + col, W, t1 + (r * L.c1 + col) * tc + cc);
     }
   }
   __syncthreads();

@@ -39,7 +39,7 @@
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
-#include "xsepconv_args.cuh"
+#include "xsepconv_common.cuh"
 
 namespace xsep::kernels {
 
@@ -189,28 +189,9 @@ __global__ void __launch_bounds__(kThreads) xsepconv_stream_kernel(const XsStrea
         const int xq = rel0 + i + 1 - pt;  // x rel row of the filter's top row
         const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
         const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
-        float a0[kOpt + 1], a1[kOpt + 1];
-#pragma unroll
-        for (int e = 0; e <= kOpt; ++e) {
-          a0[e] = x0[e * tc];
-          a1[e] = x1[e * tc];
-        }
-        const float w00 = w2[0 * tc + cc], w01 = w2[1 * tc + cc];
-        const float w10 = w2[2 * tc + cc], w11 = w2[3 * tc + cc];
         const int r = r_lo + rel0 + i;
-        const bool row_in = r >= 0 && r < H;
-        float* dst = t1 + (i * L.c1 + col) * tc + cc;
-        const ChannelEpilogue e1 = channel_epilogue(p.e1, c < p.c ? c : 0);
-#pragma unroll
-        for (int o = 0; o < kOpt; ++o) {
-          float v = w00 * a0[o];
-          v = fmaf(w01, a0[o + 1], v);
-          v = fmaf(w10, a1[o], v);
-          v = fmaf(w11, a1[o + 1], v);
-          const int gc = ca + col + o;
-          const bool in = row_in && gc >= 0 && gc < W && c < p.c;
-          dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
-        }
+        t1_segment(x0, x1, tc, w2 + cc, channel_epilogue(p.e1, c < p.c ? c : 0), r >= 0 && r < H, c < p.c,
+                   ca + col, W, t1 + (i * L.c1 + col) * tc + cc);
       }
     }
     __syncthreads();
