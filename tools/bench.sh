@@ -54,17 +54,7 @@ quiet() { "$@" >>"$LOG" 2>&1; }  # full output to the log only
 elapsed() { echo $(( $(date +%s) - t0 )); }
 
 # ---- Dependencies carried as .deb files -------------------------------------------
-PREFIX=/tmp/xsep-deps
-if compgen -G ".deps/*.deb" >/dev/null; then
-  mkdir -p "$PREFIX"
-  for f in .deps/*.deb; do dpkg -x "$f" "$PREFIX"; done
-  export CMAKE_PREFIX_PATH="$PREFIX/usr:$PREFIX/usr/lib/x86_64-linux-gnu/cmake${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-  export LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu:$PREFIX/usr/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export XSEP_ONNX_NODE_TESTDATA="$PREFIX/usr/share/libonnx-testdata/data/node"
-  log "unpacked $(ls .deps/*.deb | wc -l) packages into $PREFIX"
-else
-  log "no .deps/*.deb (run tools/fetch-gpu-deps.sh where there is network, carry .deps): relying on the machine"
-fi
+source tools/use-gpu-deps.sh
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 # The toolkit's libraries last (cuDNN's engines may want its cuBLASLt / NVRTC); the
 # binaries' own RUNPATH still picks the toolkit's cudart.

@@ -18,18 +18,7 @@ t0=$(date +%s)
 log() { printf '[gpu-check %4ds] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 declare -A result
 
-PREFIX=/tmp/xsep-deps
-if compgen -G ".deps/*.deb" >/dev/null; then
-  mkdir -p "$PREFIX"
-  for f in .deps/*.deb; do dpkg -x "$f" "$PREFIX"; done
-  export CMAKE_PREFIX_PATH="$PREFIX/usr:$PREFIX/usr/lib/x86_64-linux-gnu/cmake${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-  export LD_LIBRARY_PATH="$PREFIX/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export CPATH="$PREFIX/usr/include${CPATH:+:$CPATH}"
-  export XSEP_ONNX_NODE_TESTDATA="$PREFIX/usr/share/libonnx-testdata/data/node"
-  log "unpacked $(ls .deps/*.deb | wc -l) packages into $PREFIX"
-else
-  log "no .deps/*.deb: relying on what the machine has"
-fi
+source tools/use-gpu-deps.sh
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
