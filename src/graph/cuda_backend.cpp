@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <sstream>
@@ -30,6 +31,15 @@ void check_status(xsep_status s, const std::string& step) {
 }
 void check_launch(int e, const std::string& step) {
   if (e != 0) device_error("step '" + step + "': kernel launch failed", static_cast<cudaError_t>(e));
+}
+
+// A step's host constants in upload order; ConstSlot indexes the device
+// pointers kept per step in the same order.
+enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb };
+std::array<const std::vector<float>*, 19> step_constants(const Step& s) {
+  return {&s.w,         &s.w1,     &s.w2,         &s.ep.scale,    &s.ep.bias,     &s.ep1.scale,   &s.ep1.bias,
+          &s.ep2.scale, &s.ep2.bias, &s.bias,     &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
+          &s.se_b1,     &s.se_w2,  &s.se_b2,      &s.elt_a_const, &s.elt_b_const};
 }
 
 }  // namespace
@@ -107,10 +117,7 @@ struct CudaBackend::Impl {
     };
     for (size_t i = 0; i < p.steps.size(); ++i) {
       const Step& s = p.steps[i];
-      for (const auto* v : {&s.w, &s.w1, &s.w2, &s.ep.scale, &s.ep.bias, &s.ep1.scale, &s.ep1.bias, &s.ep2.scale,
-                            &s.ep2.bias, &s.bias, &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
-                            &s.se_b1, &s.se_w2, &s.se_b2, &s.elt_a_const, &s.elt_b_const})
-        pack(i, *v);
+      for (const std::vector<float>* v : step_constants(s)) pack(i, *v);
     }
     if (host.empty()) host.push_back(0.f);
     check(cudaMalloc(reinterpret_cast<void**>(&consts), host.size() * 4), "allocating the weights");
@@ -120,7 +127,6 @@ struct CudaBackend::Impl {
       for (int64_t o : at[i]) step_consts[i].push_back(o < 0 ? nullptr : consts + o);
   }
 
-  enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb };
 
   xsep_tensor_desc desc(int v) const {
     const auto& s = g.value(v).shape;
@@ -335,10 +341,7 @@ std::string CudaBackend::summary() const {
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const Step& s = p.steps[i];
     macs += s.macs;
-    for (const auto* v : {&s.w, &s.w1, &s.w2, &s.ep.scale, &s.ep.bias, &s.ep1.scale, &s.ep1.bias, &s.ep2.scale,
-                          &s.ep2.bias, &s.bias, &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
-                          &s.se_b1, &s.se_w2, &s.se_b2, &s.elt_a_const, &s.elt_b_const})
-      params += v->size();
+    for (const std::vector<float>* v : step_constants(s)) params += v->size();
     const auto& ys = impl_->g.value(s.output).shape;
     std::string shape;
     for (size_t d = 0; d < ys.size(); ++d) shape += (d ? "x" : "") + std::to_string(ys[d]);
