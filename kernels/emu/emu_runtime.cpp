@@ -33,9 +33,10 @@ cudaError_t take_last_error() {
   t_last_error = cudaSuccess;
   return e;
 }
-void set_last_error(cudaError_t e) { t_last_error = e; }
+cudaError_t peek_last_error() { return t_last_error; }
 
-cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+namespace {
+cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
   // The limits of the real device (sm_90): 1024 threads, 227 KB of dynamic
@@ -105,6 +106,16 @@ cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
   return cudaSuccess;
 }
 
+}  // namespace
+
+// As the CUDA runtime does, a failed launch is also remembered for
+// cudaGetLastError / cudaPeekAtLastError on this host thread.
+cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+  const cudaError_t e = run_launch(grid, block, smem_bytes, body);
+  if (e != cudaSuccess) t_last_error = e;
+  return e;
+}
+
 }  // namespace xsep::emu
 
 // ---- The CUDA runtime subset of the emulated device (declared by
@@ -141,7 +152,7 @@ cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaGetLastError(void) { return xsep::emu::take_last_error(); }
-cudaError_t cudaPeekAtLastError(void) { return cudaSuccess; }
+cudaError_t cudaPeekAtLastError(void) { return xsep::emu::peek_last_error(); }
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return cudaErrorInvalidValue;

@@ -61,9 +61,10 @@ void syncthreads();
 // the host threads cannot be created or the configuration is invalid.
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
 
-// The error of the last launch on this host thread (like cudaGetLastError).
+// The last failed launch's error on this host thread: take (cudaGetLastError)
+// clears it, peek (cudaPeekAtLastError) does not.
 cudaError_t take_last_error();
-void set_last_error(cudaError_t e);
+cudaError_t peek_last_error();
 
 }  // namespace xsep::emu
 

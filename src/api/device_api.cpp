@@ -30,6 +30,9 @@ xsep_status check_device(const char* fn) {
 xsep_status launched(const char* fn, int cuda_error) {
   if (cuda_error == 0) return XSEP_STATUS_SUCCESS;
   const cudaError_t e = static_cast<cudaError_t>(cuda_error);
+  // Reported here; clear the runtime's pending copy so the caller's next
+  // cudaGetLastError() is not blamed on us (a sticky error stays anyway).
+  (void)cudaGetLastError();
   return fail(XSEP_STATUS_DEVICE_ERROR, fn, "kernel launch failed: %s", cudaGetErrorString(e));
 }
 
