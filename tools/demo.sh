@@ -12,7 +12,7 @@ if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then devic
 dir="build-demo-$device"
 cmake -S . -B "$dir" -G Ninja -DXSEP_DEVICE="$device" -DXSEP_BUILD_TESTS=OFF -DXSEP_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=Release >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
-ninja -C "$dir" xsep-run xsep-demo >"$dir.build.log" 2>&1 || { tail -40 "$dir.build.log"; exit 1; }
+ninja -C "$dir" xsep-run >"$dir.build.log" 2>&1 || { tail -40 "$dir.build.log"; exit 1; }
 .venv/bin/python -m python_ref.build_models "$dir/models" >/dev/null
 echo "== xsep-run $dir/models/mbv3s-xsep.onnx --backend $backend $*"
 "$dir/xsep-run" "$dir/models/mbv3s-xsep.onnx" --backend "$backend" "$@"
