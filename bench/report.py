@@ -423,6 +423,13 @@ def summary_table(targets, rows):
     return "\n".join(lines)
 
 
+def cpu_smoke_run(torch_doc):
+    """True for a bench_torch.py JSON written by `--device cpu` (a smoke run on the CPU against
+    the emulated library: its times are not GPU numbers)."""
+    ctx = (torch_doc or {}).get("context") or {}
+    return bool(ctx.get("smoke_run")) or ctx.get("torch_device") == "cpu"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", action="append", default=[], help="xsep_bench JSON (repeatable)")
@@ -454,6 +461,10 @@ def main(argv=None):
                 torch_doc = json.load(f)
         except (OSError, ValueError) as e:
             print(f"report: skipping {args.torch}: {e}", file=sys.stderr)
+        if cpu_smoke_run(torch_doc):
+            print(f"report: {args.torch} comes from a CPU smoke run of bench_torch.py (--device cpu): its times "
+                  "are not GPU numbers; refusing to report it", file=sys.stderr)
+            return 2
     if not res.rows and not res.copies and not torch_doc:
         print("report: nothing to report (no benchmark rows)", file=sys.stderr)
         return 1

@@ -89,3 +89,21 @@ def test_report_on_synthetic_input(tmp_path):
                and x["shape"] == "N64_C96_56x56" and x["k"] == 7 and x["stride"] == 1)
     assert abs(row["pct_copy"] - 100 / 1.22) < 1e-6
     assert "TARGET" not in r.stdout and "status" in r.stdout
+
+
+def test_report_refuses_cpu_smoke_run(tmp_path):
+    """A bench_torch.py --device cpu JSON (times of the emulated device and torch on the CPU)
+    must never become a results file."""
+    torch = synthetic_torch()
+    torch["context"] = {"torch": "0.0-synthetic", "torch_device": "cpu", "smoke_run": True,
+                        "device": "CPU smoke run (x86_64, 2 cores), not a GPU"}
+    (tmp_path / "torch.json").write_text(json.dumps(torch))
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(synthetic_bench()))
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--torch",
+                        str(tmp_path / "torch.json"), "--out-dir", str(out), "--date", "2000-01-01"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "CPU smoke run" in r.stderr
+    assert not out.exists() or not list(out.iterdir())

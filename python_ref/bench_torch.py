@@ -21,6 +21,15 @@ measures itself); xsep-run's logits are compared with torch's.
   python3 python_ref/bench_torch.py --lib build-bench/libxsep.so [--xsep-run build-bench/xsep-run]
                                     [--out torch.json] [--quick] [--budget-s 120]
 
+--device cpu is a smoke run of the whole script without a GPU: --lib and --xsep-run must then
+be an emulated build's (-DXSEP_DEVICE=emu; its "device pointers" are host pointers), CUDA
+graph rows are skipped, times are CPU perf_counter medians of no meaning for the GPU, and
+the JSON's context says so (bench/report.py refuses it). For example:
+
+  python3 python_ref/bench_torch.py --device cpu --lib build-emu/libxsep.so
+      --xsep-run build-emu/xsep-run --shapes 2x8x12x12 --ks 3,13 --strides 1,2
+      --compile-ks '' --batches 1 --e2e-iters 1 --out /tmp/smoke.json      (one command line)
+
 Only argparse runs before torch is imported, so --help works anywhere.
 """
 import argparse
@@ -47,13 +56,18 @@ LAYOUT_ENUM = {"nchw": 0, "nhwc": 1}
 PAD_ENUM = {"TOP_LEFT": 0, "TOP_RIGHT": 1, "BOTTOM_LEFT": 2, "BOTTOM_RIGHT": 3, "SYMMETRIC": 4}
 ACT_HARDSWISH = 3
 BN_EPS = 1e-3
+# "cuda" (the measurement) or "cpu" (--device cpu: the smoke run); set by main().
+DEVICE = "cuda"
 LATENCY_RE = re.compile(r"latency over (\d+) runs: median ([0-9.]+) ms, p90 ([0-9.]+) ms, ([0-9.]+) images/s")
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lib", default=os.path.join(REPO, "build-bench", "libxsep.so"),
-                    help="the CUDA build's libxsep.so (default: build-bench/libxsep.so)")
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                    help="cuda (default): the measurement; cpu: a smoke run of everything against an "
+                         "emulated libxsep.so and xsep-run, times meaningless")
+    ap.add_argument("--lib", help="the CUDA build's libxsep.so (default: build-bench/libxsep.so; with "
+                                  "--device cpu an emulated build's, default build-emu/libxsep.so)")
     ap.add_argument("--xsep-run", help="xsep-run binary for the end-to-end part (absent: xsep-run rows skipped)")
     ap.add_argument("--out", default="bench_torch.json", help="JSON for bench/report.py")
     ap.add_argument("--shapes", default="64x96x56x56",
@@ -84,6 +98,8 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="K in {5,7,9}, no torch.compile, batch 1 and 256 with fewer iterations")
     args = ap.parse_args(argv)
+    if args.lib is None:
+        args.lib = os.path.join(REPO, "build-bench" if args.device == "cuda" else "build-emu", "libxsep.so")
     if args.quick:
         args.ks, args.compile_ks, args.e2e_iters, args.rep_ms = "5,7,9", "", 20, 25.0
     return args
@@ -110,7 +126,13 @@ class Xsep:
     """libxsep.so through ctypes (include/xsep/xsep.h). Pointers are device addresses (ints)."""
 
     def __init__(self, path):
-        self.lib = ctypes.CDLL(path)
+        # On the CPU the library is an emulated build, which exports the CUDA runtime calls
+        # it implements (cudaGetDeviceCount, cudaGetLastError, ...) and calls them through
+        # the PLT: in a process where a CUDA build of torch has loaded the real libcudart
+        # globally, those calls would bind to it (and fail: no driver). RTLD_DEEPBIND makes
+        # the library use its own definitions first.
+        mode = ctypes.DEFAULT_MODE | (os.RTLD_DEEPBIND if DEVICE == "cpu" and hasattr(os, "RTLD_DEEPBIND") else 0)
+        self.lib = ctypes.CDLL(path, mode=mode)
         L = self.lib
         L.xsep_version.restype = ctypes.c_int
         L.xsep_status_string.argtypes = [ctypes.c_int]
@@ -140,6 +162,28 @@ def torch_mods():
     import torch.nn as nn
     import torch.nn.functional as F
     return torch, nn, F
+
+
+def synchronize():
+    """Waits for the device (nothing to wait for on the CPU: torch CPU ops and the emulated
+    library are synchronous)."""
+    if DEVICE == "cuda":
+        import torch
+        torch.cuda.synchronize()
+
+
+def stream_handle():
+    """torch's current CUDA stream as the cudaStream_t for libxsep; 0 on the CPU."""
+    if DEVICE == "cuda":
+        import torch
+        return torch.cuda.current_stream().cuda_stream
+    return 0
+
+
+def empty_cache():
+    if DEVICE == "cuda":
+        import torch
+        torch.cuda.empty_cache()
 
 
 def hardswish(v):
@@ -191,11 +235,15 @@ def compare(y, ref, dtype):
 
 
 class Timer:
-    """Median milliseconds of fn(): triton's do_bench if it imports, else CUDA events."""
+    """Median milliseconds of fn(): triton's do_bench if it imports, else CUDA events; on the
+    CPU (smoke run) time.perf_counter around each call."""
 
     def __init__(self, warmup_ms, rep_ms):
         import torch
         self.warmup_ms, self.rep_ms, self.torch = warmup_ms, rep_ms, torch
+        if DEVICE == "cpu":  # triton may import on a CPU machine, but do_bench needs a GPU
+            self.do_bench, self.method = None, "CPU smoke run: time.perf_counter per call (median), not GPU times"
+            return
         try:
             from triton.testing import do_bench
             self.do_bench, self.method = do_bench, "triton.testing.do_bench (median, L2 flushed)"
@@ -205,11 +253,14 @@ class Timer:
 
     def __call__(self, fn):
         torch = self.torch
+        if DEVICE == "cpu":
+            return self.cpu_ms(fn)
         if self.do_bench is not None:
             try:
                 return float(self.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, return_mode="median"))
-            except TypeError:  # older triton: no return_mode
-                return float(self.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5]))
+            except TypeError:  # older triton: no return_mode; quantiles give a list
+                q = self.do_bench(fn, warmup=self.warmup_ms, rep=self.rep_ms, quantiles=[0.5])
+                return float(q[0] if isinstance(q, (list, tuple)) else q)
         fn()
         torch.cuda.synchronize()
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -227,6 +278,18 @@ class Timer:
             end.record()
             torch.cuda.synchronize()
             ms.append(start.elapsed_time(end))
+        return statistics.median(ms)
+
+    def cpu_ms(self, fn):
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        est = max(1000 * (time.perf_counter() - t0), 1e-3)
+        ms = []
+        for _ in range(int(min(1000, max(3, self.rep_ms / est)))):
+            t0 = time.perf_counter()
+            fn()
+            ms.append(1000 * (time.perf_counter() - t0))
         return statistics.median(ms)
 
 
@@ -253,7 +316,7 @@ def make_xsep_module(c, k, s, direction, p, dtype, layout):
         c1.weight.copy_(p["w1xk"].view(c, 1, 1, k))
         ck.weight.copy_(p["wkx1"].view(c, 1, k, 1))
     m = nn.Sequential(nn.ZeroPad2d(pad_lrtb(direction)), *conv_bn(c2, 1), *conv_bn(c1, 2), *conv_bn(ck, 3))
-    m = m.to(device="cuda", dtype=torch.float16 if dtype == "f16" else torch.float32).eval()
+    m = m.to(device=DEVICE, dtype=torch.float16 if dtype == "f16" else torch.float32).eval()
     if layout == "nhwc":
         m = m.to(memory_format=torch.channels_last)
     return m
@@ -269,8 +332,8 @@ def bench_kernels(args, xs, timer, deadline, log):
     configs = [tuple(c.split(":")) for c in args.configs.split(",") if c]
     compile_ks = {int(k) for k in args.compile_ks.split(",") if k}
     direction = "BOTTOM_RIGHT"
-    stream = lambda: torch.cuda.current_stream().cuda_stream  # noqa: E731
-    g = torch.Generator(device="cuda")
+    stream = stream_handle
+    g = torch.Generator(device=DEVICE)
     g.manual_seed(2026)
 
     # The float64 reference itself, once, against the independent numpy reference on a
@@ -288,8 +351,8 @@ def bench_kernels(args, xs, timer, deadline, log):
             want = xsep_ref.xsepconv(xn, pn["w2x2"], pn["w1xk"], pn["wkx1"], kk, ss, d,
                                      (pn["scale1"], pn["bias1"], "HARDSWISH"), (pn["scale2"], pn["bias2"], "HARDSWISH"),
                                      (pn["scale3"], pn["bias3"], "HARDSWISH"))
-            pt = {a: torch.tensor(v, dtype=torch.float64, device="cuda") for a, v in pn.items()}
-            got = ref_xsepconv(torch.tensor(xn, device="cuda"), pt, kk, ss, d).cpu().numpy()
+            pt = {a: torch.tensor(v, dtype=torch.float64, device=DEVICE) for a, v in pn.items()}
+            got = ref_xsepconv(torch.tensor(xn, device=DEVICE), pt, kk, ss, d).cpu().numpy()
             err = float(np.abs(got - want).max() / np.abs(want).max())
             if err > 1e-12:
                 raise RuntimeError(f"torch float64 reference differs from python_ref.xsep_ref by {err:.2e} ({d}, K={kk}, s={ss})")
@@ -301,7 +364,7 @@ def bench_kernels(args, xs, timer, deadline, log):
         for dtype, layout in configs:
             tdt = torch.float16 if dtype == "f16" else torch.float32
             fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
-            x = torch.empty((n, c, h, w), device="cuda", dtype=torch.float32).uniform_(-1, 1, generator=g)
+            x = torch.empty((n, c, h, w), device=DEVICE, dtype=torch.float32).uniform_(-1, 1, generator=g)
             x = x.to(dtype=tdt).contiguous(memory_format=fmt)
             x64 = x.double()  # the reference reads the same rounded inputs
             for k in ks:
@@ -313,16 +376,16 @@ def bench_kernels(args, xs, timer, deadline, log):
                     base = dict(shape=shp, n=n, c=c, h=h, w=w, k=k, stride=s, dtype=dtype, layout=layout)
                     p = {}
                     for i in (1, 2, 3):
-                        p[f"gamma{i}"] = torch.empty(c, device="cuda").uniform_(0.5, 1.5, generator=g)
-                        p[f"beta{i}"] = torch.empty(c, device="cuda").uniform_(-0.2, 0.2, generator=g)
-                        p[f"mean{i}"] = torch.empty(c, device="cuda").uniform_(-0.2, 0.2, generator=g)
-                        p[f"var{i}"] = torch.empty(c, device="cuda").uniform_(0.5, 1.5, generator=g)
+                        p[f"gamma{i}"] = torch.empty(c, device=DEVICE).uniform_(0.5, 1.5, generator=g)
+                        p[f"beta{i}"] = torch.empty(c, device=DEVICE).uniform_(-0.2, 0.2, generator=g)
+                        p[f"mean{i}"] = torch.empty(c, device=DEVICE).uniform_(-0.2, 0.2, generator=g)
+                        p[f"var{i}"] = torch.empty(c, device=DEVICE).uniform_(0.5, 1.5, generator=g)
                         p[f"scale{i}"], p[f"bias{i}"] = bn_fold(p[f"gamma{i}"], p[f"beta{i}"], p[f"mean{i}"],
                                                                 p[f"var{i}"])
-                    p["w2x2"] = torch.empty(c, 4, device="cuda").uniform_(-0.5, 0.5, generator=g)
-                    p["w1xk"] = torch.empty(c, k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
-                    p["wkx1"] = torch.empty(c, k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
-                    p["wkxk"] = torch.empty(c, k * k, device="cuda").uniform_(-1 / k, 1 / k, generator=g)
+                    p["w2x2"] = torch.empty(c, 4, device=DEVICE).uniform_(-0.5, 0.5, generator=g)
+                    p["w1xk"] = torch.empty(c, k, device=DEVICE).uniform_(-1 / k, 1 / k, generator=g)
+                    p["wkx1"] = torch.empty(c, k, device=DEVICE).uniform_(-1 / k, 1 / k, generator=g)
+                    p["wkxk"] = torch.empty(c, k * k, device=DEVICE).uniform_(-1 / k, 1 / k, generator=g)
                     p = {a: v.contiguous() for a, v in p.items()}
                     p64 = {a: v.double() for a, v in p.items()}
                     ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
@@ -335,7 +398,7 @@ def bench_kernels(args, xs, timer, deadline, log):
                            for i in (1, 2, 3)]
                     prm = XSepParams(k, s, PAD_ENUM[direction], p["w2x2"].data_ptr(), p["w1xk"].data_ptr(),
                                      p["wkx1"].data_ptr(), eps[0], eps[1], eps[2])
-                    y = torch.full((n, c, ho, wo), float("nan"), device="cuda", dtype=tdt).contiguous(memory_format=fmt)
+                    y = torch.full((n, c, ho, wo), float("nan"), device=DEVICE, dtype=tdt).contiguous(memory_format=fmt)
                     fused = lambda: xs.lib.xsep_xsepconv(ctypes.byref(d), x.data_ptr(), ctypes.byref(prm),  # noqa: E731
                                                          y.data_ptr(), stream())
                     kxk = lambda: xs.lib.xsep_dwconvkxk(ctypes.byref(d), x.data_ptr(), p["wkxk"].data_ptr(), k, s,  # noqa: E731
@@ -344,7 +407,7 @@ def bench_kernels(args, xs, timer, deadline, log):
                         row = dict(base, variant=variant, us=None, check=None, error=None)
                         y.fill_(float("nan"))
                         st = fn()
-                        torch.cuda.synchronize()
+                        synchronize()
                         if st != 0:
                             row["error"] = xs.error(st)
                         else:
@@ -353,8 +416,9 @@ def bench_kernels(args, xs, timer, deadline, log):
                                 row["error"] = "output check failed: not timed"
                             else:
                                 row["us"] = 1000 * timer(fn)
-                                if fn() != 0:
-                                    row["error"] = "a call failed after timing: " + xs.error(fn())
+                                st = fn()
+                                if st != 0:
+                                    row["error"] = "a call failed after timing: " + xs.error(st)
                                     row["us"] = None
                         rows.append(row)
                         log(row_text(row))
@@ -382,11 +446,11 @@ def bench_kernels(args, xs, timer, deadline, log):
                                     t0 = time.time()
                                     cm = torch.compile(mod)
                                     cm(x)
-                                    torch.cuda.synchronize()
+                                    synchronize()
                                     row["compile_s"] = time.time() - t0
                                     fn = lambda: cm(x)  # noqa: E731
                                 out = fn()
-                                torch.cuda.synchronize()
+                                synchronize()
                                 if ref is not None:
                                     row["check"] = compare(out, ref, dtype)  # information: torch's own rounding
                                     row["check"]["info_only"] = True
@@ -399,13 +463,14 @@ def bench_kernels(args, xs, timer, deadline, log):
                         log(row_text(row))
                     mod = y = ref_x = ref_k = None  # free before the next K
             x = x64 = None
-            torch.cuda.empty_cache()
+            empty_cache()
     return rows
 
 
 def row_text(r):
     chk = r.get("check")
     c = "" if not chk else (" check " + ("ok" if chk["ok"] else "FAIL") + f" relL2 {chk['rel_l2']:.1e}" +
+                            f" max {chk['max_rel']:.1e}" +
                             (" (info)" if chk.get("info_only") else ""))
     t = f"{r['us']:9.1f} us" if r.get("us") else "        – us"
     e = f"  [{r['error']}]" if r.get("error") else ""
@@ -581,15 +646,14 @@ def torchvision_mbv3s(weights):
 
 def wall_ms(fn, iters, warmup=5):
     """Per-iteration wall time of fn() + synchronize (what xsep-run reports), sorted."""
-    import torch
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
+    synchronize()
     ms = []
     for _ in range(iters):
         t0 = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        synchronize()
         ms.append(1000 * (time.perf_counter() - t0))
     return sorted(ms)
 
@@ -613,7 +677,9 @@ def e2e_text(r):
     return f"  {r['model']:<11} batch {r['batch']:<4} {r['dtype']} {r['layout']} {r['engine']:<12} {t}{x}{e}"
 
 
-def bench_e2e(args, deadline, log):
+def bench_e2e(args, deadline, log, checks):
+    """The end-to-end rows; checks (a list) gets the torch networks' agreement with
+    torchvision and onnxruntime."""
     import numpy as np
     torch, _, _ = torch_mods()
     from python_ref import build_models
@@ -628,14 +694,15 @@ def bench_e2e(args, deadline, log):
         onnx_path = os.path.join(tmp, f"{variant}.onnx")
         with open(onnx_path, "wb") as f:
             f.write(model_onnx.SerializeToString())
-        net = build_torch_model(weights).cuda()
+        net = build_torch_model(weights).to(DEVICE)
         if variant == "mbv3s":
             try:
-                tv = torchvision_mbv3s(weights).cuda()
-                xin = torch.randn(2, 3, 224, 224, device="cuda")
+                tv = torchvision_mbv3s(weights).to(DEVICE)
+                xin = torch.randn(2, 3, 224, 224, device=DEVICE)
                 with torch.no_grad():
                     d = float((tv(xin) - net(xin)).abs().max() / net(xin).abs().max())
                 log(f"  torchvision mobilenet_v3_small vs the mirror module: max|d|/max = {d:.1e}")
+                checks.append({"check": "torchvision_vs_mirror", "model": variant, "max_rel": d})
                 if d < 1e-4:
                     net = tv  # the baseline is torchvision's own network
                 else:
@@ -649,9 +716,10 @@ def bench_e2e(args, deadline, log):
             sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
             want = sess.run(None, {"input": xin})[0]
             with torch.no_grad():
-                got = net(torch.from_numpy(xin).cuda()).cpu().numpy()
-            log(f"  {variant}: torch module vs onnxruntime: max|d|/max = "
-                f"{float(np.abs(got - want).max() / np.abs(want).max()):.1e}")
+                got = net(torch.from_numpy(xin).to(DEVICE)).cpu().numpy()
+            d = float(np.abs(got - want).max() / np.abs(want).max())
+            log(f"  {variant}: torch module vs onnxruntime: max|d|/max = {d:.1e}")
+            checks.append({"check": "torch_vs_onnxruntime", "model": variant, "max_rel": d})
         except Exception as e:  # noqa: BLE001
             log(f"  {variant}: onnxruntime check skipped ({type(e).__name__}: {e})")
 
@@ -663,9 +731,9 @@ def bench_e2e(args, deadline, log):
             # float32; float16 runs are compared with the same reference (information).
             with torch.no_grad():
                 if batch <= 8:
-                    ref = copy.deepcopy(net).double()(torch.from_numpy(x_np).cuda().double())
+                    ref = copy.deepcopy(net).double()(torch.from_numpy(x_np).to(DEVICE).double())
                 else:
-                    ref = net(torch.from_numpy(x_np).cuda()).double()
+                    ref = net(torch.from_numpy(x_np).to(DEVICE)).double()
             for dtype, layout in (("f32", "nchw"), ("f16", "nhwc")):
                 if deadline():
                     log("budget exhausted: remaining end-to-end rows skipped")
@@ -673,7 +741,7 @@ def bench_e2e(args, deadline, log):
                 tdt = torch.float16 if dtype == "f16" else torch.float32
                 fmt = torch.channels_last if layout == "nhwc" else torch.contiguous_format
                 m = copy.deepcopy(net).to(dtype=tdt).to(memory_format=fmt)
-                x = torch.from_numpy(x_np).cuda().to(tdt).contiguous(memory_format=fmt)
+                x = torch.from_numpy(x_np).to(DEVICE).to(tdt).contiguous(memory_format=fmt)
                 iters = args.e2e_iters if batch <= 8 else max(10, args.e2e_iters // 3)
                 with torch.no_grad():
                     try:
@@ -682,34 +750,41 @@ def bench_e2e(args, deadline, log):
                     except Exception as e:  # noqa: BLE001
                         rows.append(e2e_row(variant, batch, dtype, layout, "torch_eager", error=str(e)[:200]))
                     log(e2e_text(rows[-1]))
-                    try:
-                        side = torch.cuda.Stream()
-                        side.wait_stream(torch.cuda.current_stream())
-                        with torch.cuda.stream(side):
-                            for _ in range(3):  # cudnn.benchmark picks its algorithms here, not in the capture
-                                m(x)
-                        torch.cuda.current_stream().wait_stream(side)
-                        graph = torch.cuda.CUDAGraph()
-                        with torch.cuda.graph(graph):
-                            out = m(x)
-                        graph.replay()
-                        torch.cuda.synchronize()
-                        chk = float((out.double() - ref).abs().max() / ref.abs().max())
-                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_graph", wall_ms(graph.replay, iters),
-                                            check_max_rel=chk))
-                        graph = out = None
-                    except Exception as e:  # noqa: BLE001
-                        rows.append(e2e_row(variant, batch, dtype, layout, "torch_graph", error=str(e)[:200]))
+                    rows.append(torch_graph_row(variant, batch, dtype, layout, m, x, ref, iters))
                     log(e2e_text(rows[-1]))
                 if args.xsep_run:
                     rows.append(run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp))
                     log(e2e_text(rows[-1]))
                 m = x = None
-                torch.cuda.empty_cache()
+                empty_cache()
             ref = None
     if not args.models_dir:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows
+
+
+def torch_graph_row(variant, batch, dtype, layout, m, x, ref, iters):
+    """m(x) captured once into a CUDA graph, then its replays timed (call under no_grad)."""
+    import torch
+    if DEVICE != "cuda":
+        return e2e_row(variant, batch, dtype, layout, "torch_graph",
+                       error="skipped: CUDA graphs need a GPU (--device cpu)")
+    try:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # cudnn.benchmark picks its algorithms here, not in the capture
+                m(x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            out = m(x)
+        graph.replay()
+        torch.cuda.synchronize()
+        chk = float((out.double() - ref).abs().max() / ref.abs().max())
+        return e2e_row(variant, batch, dtype, layout, "torch_graph", wall_ms(graph.replay, iters), check_max_rel=chk)
+    except Exception as e:  # noqa: BLE001
+        return e2e_row(variant, batch, dtype, layout, "torch_graph", error=str(e)[:200])
 
 
 def run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp):
@@ -741,6 +816,14 @@ def run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iter
 
 def context(xs, timer):
     import torch
+    if DEVICE == "cpu":
+        import platform
+        return {"torch": torch.__version__, "torch_device": "cpu", "smoke_run": True,
+                "device": f"CPU smoke run ({platform.machine()}, {os.cpu_count()} cores), not a GPU",
+                "note": "--device cpu: xsep on its emulated device, torch on the CPU; the times mean nothing "
+                        "for a GPU and bench/report.py refuses this file",
+                "cuda": None, "cudnn": None, "timing": timer.method, "xsep_version": xs.version if xs else None,
+                "tf32": False, "triton": None, "driver": None}
     ctx = {"torch": torch.__version__, "cuda": torch.version.cuda,
            "cudnn": str(torch.backends.cudnn.version()), "device": torch.cuda.get_device_name(0),
            "timing": timer.method, "xsep_version": xs.version if xs else None,
@@ -766,9 +849,12 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
+    global DEVICE
+    DEVICE = args.device
     import torch
-    if not torch.cuda.is_available():
-        print("bench_torch: torch sees no CUDA device: nothing to measure", file=sys.stderr)
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        print("bench_torch: torch sees no CUDA device: nothing to measure (--device cpu for a smoke run)",
+              file=sys.stderr)
         return 2
     # True float32 unless asked: PyTorch's default runs float32 convolutions as TF32, which
     # is neither what xsep computes nor within SPEC 5's float32 tolerance.
@@ -777,11 +863,12 @@ def main(argv=None):
     xs = None
     if not args.no_kernels:
         if not os.path.exists(args.lib):
-            print(f"bench_torch: {args.lib} not found (build the CUDA configuration; --lib)", file=sys.stderr)
+            need = "the CUDA configuration" if DEVICE == "cuda" else "an emulated build, -DXSEP_DEVICE=emu"
+            print(f"bench_torch: {args.lib} not found (build {need}; --lib)", file=sys.stderr)
             return 2
         xs = Xsep(args.lib)
     timer = Timer(args.warmup_ms, args.rep_ms)
-    doc = {"context": context(xs, timer), "args": vars(args), "kernels": [], "e2e": []}
+    doc = {"context": context(xs, timer), "args": vars(args), "kernels": [], "e2e": [], "e2e_checks": []}
     log(f"bench_torch: {doc['context']}")
 
     def save():
@@ -801,16 +888,20 @@ def main(argv=None):
     if not args.no_e2e:
         log("end to end:")
         try:
-            doc["e2e"] = bench_e2e(args, deadline, log)
+            doc["e2e"] = bench_e2e(args, deadline, log, doc["e2e_checks"])
         except Exception as e:  # noqa: BLE001 - keep the kernel numbers
             log(f"end to end failed: {type(e).__name__}: {e}")
             doc["e2e_error"] = f"{type(e).__name__}: {e}"
     doc["elapsed_s"] = time.time() - t0
     save()
-    failed = [r for r in doc["kernels"] if r["variant"].startswith("ours") and r.get("check") and not r["check"]["ok"]]
+    # An xsep row fails on a wrong output and on a call that returned an error status.
+    failed = [r for r in doc["kernels"] if r["variant"].startswith("ours")
+              and (r.get("error") or not (r.get("check") or {}).get("ok"))]
+    broken = [k for k in ("kernels_error", "e2e_error") if k in doc]
     log(f"bench_torch: wrote {args.out} in {doc['elapsed_s']:.0f} s"
-        + (f"; {len(failed)} xsep output check(s) FAILED" if failed else ""))
-    return 1 if failed else 0
+        + (f"; {len(failed)} xsep row(s) FAILED (wrong output or error status)" if failed else "")
+        + (f"; {' and '.join(broken)}" if broken else ""))
+    return 1 if failed or broken else 0
 
 
 if __name__ == "__main__":
