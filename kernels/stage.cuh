@@ -14,6 +14,34 @@ struct InputView {
   int vec;  // elements per 16-byte load (NHWC, aligned, C % vec == 0), else 1
 };
 
+// Writes one staged 16-byte input vector (4 floats from float32 I/O, 8 from
+// float16) as 16-byte shared stores. Thread t writes floats [V*t, V*t + V) of
+// a contiguous run (the caller's dst is 16-byte aligned: tc and every region
+// offset are multiples of 4 floats).
+// Why not scalar stores: with a stride of V floats between threads, a scalar
+// STS has a V-way bank conflict (t and t + 32/V hit the same bank), i.e. V
+// wavefronts for 32 floats. A 16-byte store is served in four phases of eight
+// threads (128 bytes each), conflict-free when the eight 16-byte slots of a
+// phase are distinct modulo 128 bytes:
+//   V = 4: thread t writes bytes 16t: slots 0..7 of the phase. One store.
+//   V = 8: thread t writes bytes 32t and 32t + 16; threads t and t + 4 of a
+//   phase would share a slot, so the second half of the phase (bit 2 of t)
+//   writes its upper four floats first: slots 0,2,4,6,1,3,5,7 in each store.
+template <int V>
+__device__ __forceinline__ void store_staged_vector(const float (&f)[V], float* dst) {
+  static_assert(V == 4 || V == 8, "16-byte vectors of float32 or float16");
+  float4* d4 = reinterpret_cast<float4*>(dst);
+  if constexpr (V == 4) {
+    d4[0] = float4{f[0], f[1], f[2], f[3]};
+  } else {
+    const float4 lo{f[0], f[1], f[2], f[3]};
+    const float4 hi{f[4], f[5], f[6], f[7]};
+    const bool swap = (threadIdx.x >> 2) & 1;
+    d4[swap ? 1 : 0] = swap ? hi : lo;
+    d4[swap ? 0 : 1] = swap ? lo : hi;
+  }
+}
+
 // Fills tile[(r * cols + col) * tc + cc] = x(n, c0 + cc, r0 + r, col0 + col)
 // for r < rows, col < cols, cc < tc. The linear index runs with cc fastest,
 // then col: consecutive threads read consecutive addresses in both layouts
@@ -38,11 +66,13 @@ __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, 
         const uint4 raw = *reinterpret_cast<const uint4*>(x + ((n * in.h + ih) * in.w + iw) * in.c + c);
         T v[16 / sizeof(T)];
         __builtin_memcpy(static_cast<void*>(v), &raw, sizeof raw);
+        float f[16 / sizeof(T)];
 #pragma unroll
-        for (int e = 0; e < int(16 / sizeof(T)); ++e) dst[e] = to_float(v[e]);
+        for (int e = 0; e < int(16 / sizeof(T)); ++e) f[e] = to_float(v[e]);
+        store_staged_vector(f, dst);
       } else {
-#pragma unroll
-        for (int e = 0; e < int(16 / sizeof(T)); ++e) dst[e] = 0.f;
+        float f[16 / sizeof(T)] = {};
+        store_staged_vector(f, dst);
       }
     }
     return;
