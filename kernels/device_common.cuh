@@ -129,12 +129,11 @@ __device__ __forceinline__ void symmetric_pads(int c, int channels, int* pad_top
 // (value q feeds output o with tap j = q - S*o), so OPT outputs cost
 // S*(OPT-1)+K shared loads instead of OPT*K. With K and S known at compile
 // time the tap conditions fold away and everything stays in registers.
+// conv_line_regs takes the K taps from registers (a thread that keeps its
+// channel loads them once); conv_line_fixed reads them from w[j * wstep] first.
 template <int K, int S, int OPT>
-__device__ __forceinline__ void conv_line_fixed(const float* src, int step, const float* w,
-                                                int wstep, float (&acc)[OPT]) {
-  float wr[K];
-#pragma unroll
-  for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
+__device__ __forceinline__ void conv_line_regs(const float* src, int step, const float (&wr)[K],
+                                               float (&acc)[OPT]) {
 #pragma unroll
   for (int q = 0; q < S * (OPT - 1) + K; ++q) {
     const float v = src[q * step];
@@ -144,6 +143,14 @@ __device__ __forceinline__ void conv_line_fixed(const float* src, int step, cons
       if (j >= 0 && j < K) acc[o] = fmaf(wr[j], v, acc[o]);
     }
   }
+}
+template <int K, int S, int OPT>
+__device__ __forceinline__ void conv_line_fixed(const float* src, int step, const float* w,
+                                                int wstep, float (&acc)[OPT]) {
+  float wr[K];
+#pragma unroll
+  for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
+  conv_line_regs<K, S, OPT>(src, step, wr, acc);
 }
 
 // The same for a run-time K (the generic path): no reuse across outputs.

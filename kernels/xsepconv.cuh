@@ -36,15 +36,16 @@ struct XsParams {
   int tiles_h, tiles_w, tiles_c;
 };
 
-// Shared memory, in floats: weights [4 + 2K][tile_c]; t1 [R][C1][tile_c]; then
+// Shared memory, in floats: for the run-time-K kernel the taps [2K][tile_c] (a
+// compile-time K keeps them in registers: no region); t1 [R][C1][tile_c]; then
 // one region holding first the x window [R+2][C1+2][tile_c] and, once t1 is
 // computed and the window is dead, t2 [R][tile_w][tile_c].
 struct XsSmem {
   int weights, rows, c1, t1, xrows, xcols, region, floats;
 };
-inline __host__ __device__ XsSmem xs_smem(int k, int s, int th, int tw, int tc) {
+inline __host__ __device__ XsSmem xs_smem(int k, int s, int th, int tw, int tc, bool smem_taps) {
   XsSmem m;
-  m.weights = ((4 + 2 * k) * tc + 3) / 4 * 4;
+  m.weights = smem_taps ? (2 * k * tc + 3) / 4 * 4 : 0;
   m.rows = s * (th - 1) + k;
   m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
   m.t1 = m.rows * m.c1 * tc;
@@ -68,81 +69,71 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   const int ra = s * oh0 - k / 2, ca = s * ow0 - k / 2;
   const int H = p.in.h, W = p.in.w;
 
-  const XsSmem L = xs_smem(k, s, p.tile_h, p.tile_w, tc);
-  float* w2 = smem;              // [4][tc]
-  float* w1 = w2 + 4 * tc;       // [k][tc]
-  float* wk = w1 + k * tc;       // [k][tc]
+  const XsSmem L = xs_smem(k, s, p.tile_h, p.tile_w, tc, K == 0);
+  float* w1s = smem;             // [k][tc]  (run-time K only)
+  float* wks = w1s + k * tc;     // [k][tc]
   float* t1 = smem + L.weights;  // [rows][c1][tc]
   float* xw = t1 + L.t1;         // x window [xrows][xcols][tc]
   float* t2 = xw;                // later: [rows][tile_w][tc]
-  stage_weights(p.w2x2, 4, c0, tc, p.c, w2);
-  stage_weights(p.w1xk, k, c0, tc, p.c, w1);
-  stage_weights(p.wkx1, k, c0, tc, p.c, wk);
+  if constexpr (K == 0) {
+    stage_weights(p.w1xk, k, c0, tc, p.c, w1s);
+    stage_weights(p.wkx1, k, c0, tc, p.c, wks);
+  }
   stage_input<T>(p.in, n, c0, tc, ra - 1, ca - 1, L.xrows, L.xcols, xw);
+  // The thread's channel (fixed: cc = tid % tc), its parameters and taps, loaded
+  // while the staging loads are in flight.
+  const FusedChannel f = fused_channel(p, c0, tc);
+  const int cc = f.cc;
+  FusedTaps<K> taps;
+  taps.load(p.w1xk, p.wkx1, f.c_in ? f.c : 0, w1s + cc, wks + cc, tc);
   __syncthreads();
 
-  // ---- Pass 1: t1(r, col) = E1(2x2 conv), kOpt columns per item ------------
+  // ---- Pass 1: t1(r, col) = E1(2x2 conv), kOpt columns per group -----------
   // Direction (pad_top pt, pad_left pl): t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j),
   // which sits at window row r + 1 - pt + i, column col + 1 - pl + j.
   {
     const int gw = L.c1 / kOpt;
-    const int items = L.rows * gw * tc;
     const int xrow_step = L.xcols * tc;
-    for (int item = threadIdx.x; item < items; item += blockDim.x) {
-      const int cc = item % tc;
-      const int g = item / tc;
+    for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
       const int col = (g % gw) * kOpt, r = g / gw;
-      const int c = c0 + cc;
-      int pt = p.pad_top, pl = p.pad_left;
-      if (p.symmetric) symmetric_pads(c < p.c ? c : 0, p.c, &pt, &pl);
-      const float* x0 = xw + (r + 1 - pt) * xrow_step + (col + 1 - pl) * tc + cc;
-      t1_segment(x0, x0 + xrow_step, tc, w2 + cc, channel_epilogue(p.e1, c < p.c ? c : 0),
-                 ra + r >= 0 && ra + r < H, c < p.c, ca + col, W, t1 + (r * L.c1 + col) * tc + cc);
+      const float* x0 = xw + (r + 1 - f.pt) * xrow_step + (col + 1 - f.pl) * tc + cc;
+      t1_segment_regs(x0, x0 + xrow_step, tc, f.w2, f.e1, ra + r >= 0 && ra + r < H, f.c_in, ca + col, W,
+                      t1 + (r * L.c1 + col) * tc + cc);
     }
   }
   __syncthreads();
 
-  // ---- Pass 2: t2(r, oc) = E2(sum_j w1xk[j] t1(r, s*oc + j)), kOpt columns per item
+  // ---- Pass 2: t2(r, oc) = E2(sum_j w1xk[j] t1(r, s*oc + j)), kOpt columns per group
   {
     const int gw = p.tile_w / kOpt;
-    const int items = L.rows * gw * tc;
-    for (int item = threadIdx.x; item < items; item += blockDim.x) {
-      const int cc = item % tc;
-      const int g = item / tc;
+    for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
       const int oc = (g % gw) * kOpt, r = g / gw;
-      const int c = c0 + cc;
       float acc[kOpt] = {};
-      conv_line<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, w1 + cc, tc, acc);
-      const bool row_in = ra + r >= 0 && ra + r < H && c < p.c;
+      conv_1xk<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, taps, acc);
+      const bool row_in = ra + r >= 0 && ra + r < H && f.c_in;
       float* dst = t2 + (r * p.tile_w + oc) * tc + cc;
-      const ChannelEpilogue e2 = channel_epilogue(p.e2, c < p.c ? c : 0);
 #pragma unroll
-      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(e2, acc[o]) : 0.f;
+      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(f.e2, acc[o]) : 0.f;
     }
   }
   __syncthreads();
 
-  // ---- Pass 3: y(or, oc) = E3(sum_i wkx1[i] t2(s*or + i, oc)), kOpt rows per item
-  {
+  // ---- Pass 3: y(or, oc) = E3(sum_i wkx1[i] t2(s*or + i, oc)), kOpt rows per group
+  if (f.c_in) {
     const int gh = p.tile_h / kOpt;
-    const int items = gh * p.tile_w * tc;
     const int row_step = p.tile_w * tc;
     T* y = static_cast<T*>(p.y);
-    for (int item = threadIdx.x; item < items; item += blockDim.x) {
-      const int cc = item % tc;
-      const int g = item / tc;
+    for (int g = f.g0; g < gh * p.tile_w; g += f.gstep) {
       const int oc = g % p.tile_w, orow = (g / p.tile_w) * kOpt;
-      const int c = c0 + cc;
       const int ow = ow0 + oc;
-      if (c >= p.c || ow >= p.wo || oh0 + orow >= p.ho) continue;
+      if (ow >= p.wo || oh0 + orow >= p.ho) continue;
       float acc[kOpt] = {};
-      conv_line<K, kOpt>(t2 + (s * orow) * row_step + oc * tc + cc, row_step, s, k, wk + cc, tc, acc);
-      const ChannelEpilogue e3 = channel_epilogue(p.e3, c);
+      conv_kx1<K, kOpt>(t2 + (s * orow) * row_step + oc * tc + cc, row_step, s, k, taps, acc);
 #pragma unroll
       for (int o = 0; o < kOpt; ++o) {
         const int oh = oh0 + orow + o;
         if (oh < p.ho)
-          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(apply_epilogue(e3, acc[o]));
+          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh, ow)] = from_float<T>(apply_epilogue(f.e3, acc[o]));
       }
     }
   }
@@ -163,7 +154,7 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
              std::min(round_up(a.c, vec), 32), vec};
   }
   auto bytes = [&](const Tile& tt) {
-    return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c).floats) * 4;
+    return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c, K == 0).floats) * 4;
   };
   t = shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes);
   if (bytes(t) > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits

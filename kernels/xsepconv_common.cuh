@@ -36,10 +36,10 @@ void fill_xsepconv_params(Params& p, const XsArgs& a, int vec) {
 //   t1(o) = E1(w[0][0] x0[o] + w[0][1] x0[o+1] + w[1][0] x1[o] + w[1][1] x1[o+1]),
 // where x0 / x1 point at the filter's top / bottom x row, already shifted by
 // the channel's direction, with consecutive columns `tc` floats apart; w2 holds
-// the 4 weights `tc` apart. t1 is zero outside the image (the intermediate's
-// own zero padding): when !row_in, !channel_in, or column gc0 + o is outside
-// [0, W). Written to dst[o * tc].
-__device__ __forceinline__ void t1_segment(const float* x0, const float* x1, int tc, const float* w2,
+// the 4 weights (w00, w01, w10, w11) in registers. t1 is zero outside the image
+// (the intermediate's own zero padding): when !row_in, !channel_in, or column
+// gc0 + o is outside [0, W). Written to dst[o * tc].
+__device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1, int tc, const float (&w2)[4],
                                            const ChannelEpilogue& e1, bool row_in, bool channel_in, int gc0,
                                            int W, float* dst) {
   float a0[kOpt + 1], a1[kOpt + 1];
@@ -48,7 +48,7 @@ __device__ __forceinline__ void t1_segment(const float* x0, const float* x1, int
     a0[e] = x0[e * tc];
     a1[e] = x1[e * tc];
   }
-  const float w00 = w2[0], w01 = w2[tc], w10 = w2[2 * tc], w11 = w2[3 * tc];
+  const float w00 = w2[0], w01 = w2[1], w10 = w2[2], w11 = w2[3];
 #pragma unroll
   for (int o = 0; o < kOpt; ++o) {
     float v = w00 * a0[o];
@@ -59,6 +59,94 @@ __device__ __forceinline__ void t1_segment(const float* x0, const float* x1, int
     const bool in = row_in && channel_in && gc >= 0 && gc < W;
     dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
   }
+}
+
+// A thread's channel in a fused kernel, fixed for the whole block: cc = tid % tc.
+// Its work groups in every pass are g0, g0 + gstep, ...; threads with g0 >= gstep
+// (only when tc does not divide the block) stage and wait at barriers but
+// compute nothing. Everything that depends on the channel alone is loaded
+// once: its 2x2 direction, the three epilogues and the 2x2 weights.
+struct FusedChannel {
+  int cc, g0, gstep;
+  int c;      // c0 + cc
+  bool c_in;  // c < C; past C the thread computes zeros and writes nothing
+  int pt, pl;  // the 2x2 direction's pad_top / pad_left for this channel
+  ChannelEpilogue e1, e2, e3;
+  float w2[4];
+};
+template <typename Params>
+__device__ __forceinline__ FusedChannel fused_channel(const Params& p, int c0, int tc) {
+  FusedChannel f;
+  f.cc = threadIdx.x % tc;
+  f.g0 = threadIdx.x / tc;
+  f.gstep = blockDim.x / tc;
+  f.c = c0 + f.cc;
+  f.c_in = f.c < p.c;
+  const int cs = f.c_in ? f.c : 0;  // a valid channel to read parameters of
+  f.pt = p.pad_top;
+  f.pl = p.pad_left;
+  if (p.symmetric) symmetric_pads(cs, p.c, &f.pt, &f.pl);
+  f.e1 = channel_epilogue(p.e1, cs);
+  f.e2 = channel_epilogue(p.e2, cs);
+  f.e3 = channel_epilogue(p.e3, cs);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) f.w2[j] = p.w2x2[cs * 4 + j];
+  return f;
+}
+
+// A thread's 1xK and Kx1 taps: in registers when K is a compile-time constant
+// (loaded once per thread: the thread keeps its channel), else read from the
+// shared-memory copy ws1 / wsk (tap j at [j * tc]) at every use.
+template <int K>
+struct FusedTaps {
+  static constexpr int kRegs = K > 0 ? K : 1;
+  float w1[kRegs], wk[kRegs];
+  const float* ws1;
+  const float* wsk;
+  int tc;
+  // Channel cs's taps from global memory ([C][K] each) when K is known; the
+  // shared copies (tap j of this thread's channel at ws1[j * tc]) otherwise.
+  __device__ __forceinline__ void load(const float* w1xk, const float* wkx1, int cs, const float* s1,
+                                       const float* sk, int stride) {
+    ws1 = s1;
+    wsk = sk;
+    tc = stride;
+    if constexpr (K > 0) {
+#pragma unroll
+      for (int j = 0; j < K; ++j) {
+        w1[j] = w1xk[cs * K + j];
+        wk[j] = wkx1[cs * K + j];
+      }
+    }
+  }
+};
+
+// One item's line convolution with one of the thread's two filters:
+//   acc[o] += sum_j w[j] * src[(s*o + j) * step],
+// the 1xK pass along a t1 row (step tc, taps w1 / ws1) or the Kx1 pass down a
+// t2 column (step = one t2 row, taps wk / wsk). Register taps when K is known.
+template <int K, int OPT>
+__device__ __forceinline__ void conv_taps(const float* src, int step, int s, int k,
+                                          const float (&wr)[FusedTaps<K>::kRegs], const float* ws, int wstep,
+                                          float (&acc)[OPT]) {
+  if constexpr (K > 0) {
+    if (s == 1)
+      conv_line_regs<K, 1, OPT>(src, step, wr, acc);
+    else
+      conv_line_regs<K, 2, OPT>(src, step, wr, acc);
+  } else {
+    conv_line_any<OPT>(src, step, s, k, ws, wstep, acc);
+  }
+}
+template <int K, int OPT>
+__device__ __forceinline__ void conv_1xk(const float* t1, int tc, int s, int k, const FusedTaps<K>& w,
+                                         float (&acc)[OPT]) {
+  conv_taps<K, OPT>(t1, tc, s, k, w.w1, w.ws1, w.tc, acc);
+}
+template <int K, int OPT>
+__device__ __forceinline__ void conv_kx1(const float* t2, int row_step, int s, int k, const FusedTaps<K>& w,
+                                         float (&acc)[OPT]) {
+  conv_taps<K, OPT>(t2, row_step, s, k, w.wk, w.wsk, w.tc, acc);
 }
 
 }  // namespace xsep::kernels

@@ -30,7 +30,7 @@
 //   x ring: RX = NB+2 slots, x rel row q in slot q % RX. Batch b's t1 rows need x rel
 //   rows b*NB .. b*NB+NB+1: batch 0 stages all NB+2, later batches the NB new ones
 //   (b*NB+2 ..), overwriting rows the previous batch's 2x2 pass was the last to read.
-// Per batch, three barriers: after staging x, after t1 (t1 buffer [NB][C1][tc]),
+// Per batch, three barriers: after staging x, after t1 (t1 buffer [NB][C1S][tc]),
 // after t2; the output pass then reads the ring while the next batch stages x and
 // writes t1 (both regions it does not read), and the next t2 pass is two barriers later.
 // Outside the image t1 and t2 are zero (the intermediates' own zero padding).
@@ -57,37 +57,44 @@ struct XsStreamParams {
   int strips, tiles_c, chunks;
 };
 
-// Shared memory, in floats: weights [4 + 2K][tc]; x ring [RX][C1+2][tc];
-// t1 [NB][C1][tc]; t2 ring [RR][TW][tc].
+// Shared memory, in floats: for the run-time-K kernel the taps [2K][tc] (a
+// compile-time K keeps them in registers: no region); x ring [RX][XC][tc];
+// t1 [NB][C1S][tc]; t2 ring [RR][TWS][tc].
+// Row strides are odd multiples of tc: XC = C1 + 3 x columns (C1 + 2 are read,
+// the last one is staged only to make the count odd), C1S = C1 + 1, TWS = TW + 1.
+// Why: when tc < 32 a warp covers 32/tc work groups; the 2x2 and 1xK passes give
+// them consecutive rows, and rows an odd multiple of tc apart start in distinct
+// banks (j * m * tc mod 32 differ for j < 32/tc when m is odd and tc is a power
+// of two), so those passes read and write without bank conflicts.
 struct XsStreamSmem {
-  int weights, nb, r, rr, prologue, rx, c1, xcols, xring, t1, t2, floats;
+  int weights, nb, r, rr, prologue, rx, c1, xcols, c1s, tws, xring, t1, t2, floats;
 };
-inline __host__ __device__ XsStreamSmem xs_stream_smem(int k, int s, int gr, int tw, int tc) {
+inline __host__ __device__ XsStreamSmem xs_stream_smem(int k, int s, int gr, int tw, int tc, bool smem_taps) {
   XsStreamSmem m;
-  m.weights = ((4 + 2 * k) * tc + 3) / 4 * 4;
+  m.weights = smem_taps ? (2 * k * tc + 3) / 4 * 4 : 0;
   m.nb = s * gr;
   m.r = s * (gr - 1) + k;
   m.rr = (m.r + m.nb - 1) / m.nb * m.nb;
   m.prologue = m.rr / m.nb - 1;
   m.rx = m.nb + 2;
   m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
-  m.xcols = m.c1 + 2;
-  m.xring = m.rx * m.xcols * tc;
-  m.t1 = m.nb * m.c1 * tc;
-  m.t2 = m.rr * tw * tc;
+  m.xcols = m.c1 + 3;
+  m.c1s = m.c1 + 1;
+  m.tws = tw + 1;
+  // Regions start 16-byte aligned (the staging writes 16-byte vectors).
+  m.xring = (m.rx * m.xcols * tc + 3) / 4 * 4;
+  m.t1 = m.nb * m.c1s * tc;
+  m.t2 = m.rr * m.tws * tc;
   m.floats = m.weights + m.xring + m.t1 + m.t2;
   return m;
 }
 
-// conv_line along a ring of rows: window row q (q < slots) is ring slot
+// conv_line_regs along a ring of rows: window row q (q < slots) is ring slot
 // (slot0 + q) mod slots, slot0 < slots, so one conditional subtraction wraps it.
-//   acc[o] += sum_{j<K} w[j * wstep] * row(S*o + j)[0],  o = 0 .. OPT-1.
+//   acc[o] += sum_{j<K} wr[j] * row(S*o + j)[0],  o = 0 .. OPT-1.
 template <int K, int S, int OPT>
-__device__ __forceinline__ void conv_ring_fixed(const float* ring, int step, int slot0, int slots,
-                                                const float* w, int wstep, float (&acc)[OPT]) {
-  float wr[K];
-#pragma unroll
-  for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
+__device__ __forceinline__ void conv_ring_regs(const float* ring, int step, int slot0, int slots,
+                                               const float (&wr)[K], float (&acc)[OPT]) {
 #pragma unroll
   for (int q = 0; q < S * (OPT - 1) + K; ++q) {
     int slot = slot0 + q;
@@ -101,17 +108,18 @@ __device__ __forceinline__ void conv_ring_fixed(const float* ring, int step, int
   }
 }
 
+// The Kx1 pass of one item, over the t2 ring: acc[o] += sum_i wk[i] * t2 row (s*o + i).
 template <int K, int OPT>
-__device__ __forceinline__ void conv_ring(const float* ring, int step, int slot0, int slots, int s,
-                                          int k, const float* w, int wstep, float (&acc)[OPT]) {
+__device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int slot0, int slots, int s, int k,
+                                              const FusedTaps<K>& w, float (&acc)[OPT]) {
   if constexpr (K > 0) {
     if (s == 1)
-      conv_ring_fixed<K, 1, OPT>(ring, step, slot0, slots, w, wstep, acc);
+      conv_ring_regs<K, 1, OPT>(ring, step, slot0, slots, w.wk, acc);
     else
-      conv_ring_fixed<K, 2, OPT>(ring, step, slot0, slots, w, wstep, acc);
+      conv_ring_regs<K, 2, OPT>(ring, step, slot0, slots, w.wk, acc);
   } else {
     for (int j = 0; j < k; ++j) {
-      const float wj = w[j * wstep];
+      const float wj = w.wsk[j * w.tc];
 #pragma unroll
       for (int o = 0; o < OPT; ++o) {
         int slot = slot0 + s * o + j;
@@ -123,7 +131,7 @@ __device__ __forceinline__ void conv_ring(const float* ring, int step, int slot0
 }
 
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads) xsepconv_stream_kernel(const XsStreamParams p) {
+__global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsStreamParams p) {
   const int k = K > 0 ? K : p.k;
   const int s = p.s;
   XSEP_DYNAMIC_SMEM(smem);
@@ -144,18 +152,24 @@ __global__ void __launch_bounds__(kThreads) xsepconv_stream_kernel(const XsStrea
   const int r_lo = s * oh_begin - k / 2, ca = s * ow0 - k / 2;
   const int H = p.in.h, W = p.in.w;
 
-  const XsStreamSmem L = xs_stream_smem(k, s, gr, tw, tc);
-  float* w2 = smem;                // [4][tc]
-  float* w1 = w2 + 4 * tc;         // [k][tc]
-  float* wk = w1 + k * tc;         // [k][tc]
+  const XsStreamSmem L = xs_stream_smem(k, s, gr, tw, tc, K == 0);
+  float* w1s = smem;               // [k][tc]  (run-time K only)
+  float* wks = w1s + k * tc;       // [k][tc]
   float* xr = smem + L.weights;    // x ring [rx][xcols][tc]
-  float* t1 = xr + L.xring;        // [nb][c1][tc]
-  float* t2 = t1 + L.t1;           // ring [rr][tw][tc]
+  float* t1 = xr + L.xring;        // [nb][c1s][tc]
+  float* t2 = t1 + L.t1;           // ring [rr][tws][tc]
   const int xrow_step = L.xcols * tc;
-  const int t2row_step = tw * tc;
-  stage_weights(p.w2x2, 4, c0, tc, p.c, w2);
-  stage_weights(p.w1xk, k, c0, tc, p.c, w1);
-  stage_weights(p.wkx1, k, c0, tc, p.c, wk);
+  const int t1row_step = L.c1s * tc;
+  const int t2row_step = L.tws * tc;
+
+  const FusedChannel f = fused_channel(p, c0, tc);
+  const int cc = f.cc;
+  FusedTaps<K> taps;
+  taps.load(p.w1xk, p.wkx1, f.c_in ? f.c : 0, w1s + cc, wks + cc, tc);
+  if constexpr (K == 0) {
+    stage_weights(p.w1xk, k, c0, tc, p.c, w1s);  // read after batch 0's first barrier
+    stage_weights(p.wkx1, k, c0, tc, p.c, wks);
+  }
 
   for (int batch = 0; batch < groups + L.prologue; ++batch) {
     const int rel0 = batch * L.nb;  // this batch's first t2 rel row
@@ -174,73 +188,59 @@ __global__ void __launch_bounds__(kThreads) xsepconv_stream_kernel(const XsStrea
     __syncthreads();
 
     // ---- t1 rows rel0 .. rel0+NB-1: 2x2 + E1, kOpt columns per item ----------
-    // t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j): x rel row i + 1 - pt + i',
-    // x ring column col + 1 - pl + j (column 0 of the ring is x column ca - 1).
+    // Group g: row i = g % NB (rows fastest, see the strides above), columns
+    // col .. col+kOpt-1 with col = (g / NB) * kOpt.
+    // t1(r, col) = sum_ij w[i'][j'] x(r - pt + i', col - pl + j'): x rel row i + 1 - pt + i',
+    // x ring column col + 1 - pl + j' (column 0 of the ring is x column ca - 1).
     {
       const int gw = L.c1 / kOpt;
-      const int items = L.nb * gw * tc;
-      for (int item = threadIdx.x; item < items; item += blockDim.x) {
-        const int cc = item % tc;
-        const int g = item / tc;
-        const int col = (g % gw) * kOpt, i = g / gw;
-        const int c = c0 + cc;
-        int pt = p.pad_top, pl = p.pad_left;
-        if (p.symmetric) symmetric_pads(c < p.c ? c : 0, p.c, &pt, &pl);
-        const int xq = rel0 + i + 1 - pt;  // x rel row of the filter's top row
-        const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
-        const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - pl) * tc + cc;
+      for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
+        const int i = g % L.nb, col = (g / L.nb) * kOpt;
+        const int xq = rel0 + i + 1 - f.pt;  // x rel row of the filter's top row
+        const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
+        const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
         const int r = r_lo + rel0 + i;
-        t1_segment(x0, x1, tc, w2 + cc, channel_epilogue(p.e1, c < p.c ? c : 0), r >= 0 && r < H, c < p.c,
-                   ca + col, W, t1 + (i * L.c1 + col) * tc + cc);
+        t1_segment_regs(x0, x1, tc, f.w2, f.e1, r >= 0 && r < H, f.c_in, ca + col, W, t1 + i * t1row_step + col * tc + cc);
       }
     }
     __syncthreads();
 
     // ---- t2 rows rel0 .. rel0+NB-1: 1xK + E2 into ring slots (rel % RR) -----
+    // Group g: row i = g % NB, output columns oc .. oc+kOpt-1, oc = (g / NB) * kOpt.
     {
       const int gw = tw / kOpt;
-      const int items = L.nb * gw * tc;
-      for (int item = threadIdx.x; item < items; item += blockDim.x) {
-        const int cc = item % tc;
-        const int g = item / tc;
-        const int oc = (g % gw) * kOpt, i = g / gw;
-        const int c = c0 + cc;
+      for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
+        const int i = g % L.nb, oc = (g / L.nb) * kOpt;
         float acc[kOpt] = {};
-        conv_line<K, kOpt>(t1 + (i * L.c1 + s * oc) * tc + cc, tc, s, k, w1 + cc, tc, acc);
+        conv_1xk<K, kOpt>(t1 + i * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
         const int r = r_lo + rel0 + i;
-        const bool row_in = r >= 0 && r < H && c < p.c;
+        const bool row_in = r >= 0 && r < H && f.c_in;
         float* dst = t2 + ((rel0 + i) % L.rr) * t2row_step + oc * tc + cc;
-        const ChannelEpilogue e2 = channel_epilogue(p.e2, c < p.c ? c : 0);
 #pragma unroll
-        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(e2, acc[o]) : 0.f;
+        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(f.e2, acc[o]) : 0.f;
       }
     }
     __syncthreads();
 
-    // ---- Output group g = batch - P: rows oh_begin + g*GR + orow + o, Kx1 + E3.
-    // Output row oh_begin + g*GR + orow needs t2 rel rows g*NB + s*orow + (0 .. K-1).
-    if (batch >= L.prologue) {
-      const int g = batch - L.prologue;
-      const int gh = gr / kOpt;
-      const int items = gh * tw * tc;
+    // ---- Output group go = batch - P: rows oh_begin + go*GR + orow + o, Kx1 + E3.
+    // Output row oh_begin + go*GR + orow needs t2 rel rows go*NB + s*orow + (0 .. K-1).
+    // Group g: column oc = g % TW (consecutive columns: consecutive banks), rows
+    // orow .. orow+kOpt-1, orow = (g / TW) * kOpt.
+    if (batch >= L.prologue && f.c_in) {
+      const int go = batch - L.prologue;
+      const int oh_group = oh_begin + go * gr;
       T* y = static_cast<T*>(p.y);
-      for (int item = threadIdx.x; item < items; item += blockDim.x) {
-        const int cc = item % tc;
-        const int gi = item / tc;
-        const int oc = gi % tw, orow = (gi / tw) * kOpt;
-        const int c = c0 + cc;
+      for (int g = f.g0; g < (gr / kOpt) * tw; g += f.gstep) {
+        const int oc = g % tw, orow = (g / tw) * kOpt;
         const int ow = ow0 + oc;
-        const int oh = oh_begin + g * gr + orow;
-        if (c >= p.c || ow >= p.wo || oh >= oh_end) continue;
+        const int oh = oh_group + orow;
+        if (ow >= p.wo || oh >= oh_end) continue;
         float acc[kOpt] = {};
-        conv_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, (g * L.nb + s * orow) % L.rr, L.rr, s, k,
-                           wk + cc, tc, acc);
-        const ChannelEpilogue e3 = channel_epilogue(p.e3, c);
+        conv_kx1_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, (go * L.nb + s * orow) % L.rr, L.rr, s, k, taps, acc);
 #pragma unroll
         for (int o = 0; o < kOpt; ++o) {
           if (oh + o < oh_end)
-            y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh + o, ow)] =
-                from_float<T>(apply_epilogue(e3, acc[o]));
+            y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh + o, ow)] = from_float<T>(apply_epilogue(f.e3, acc[o]));
         }
       }
     }
@@ -270,7 +270,7 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   auto balanced = [&](int tw_max) { return round_up(ceil_div(a.wo, ceil_div(a.wo, tw_max)), kOpt); };
   auto bytes = [&](int tw_max, int tc) {
     const int tw = balanced(tw_max);
-    return size_t(xs_stream_smem(a.k, a.stride, group_rows(tw, tc), tw, tc).floats) * 4;
+    return size_t(xs_stream_smem(a.k, a.stride, group_rows(tw, tc), tw, tc, K == 0).floats) * 4;
   };
 
   const int tc_start = a.nhwc ? std::min(round_up(a.c, vec), 32) : 1;
@@ -301,7 +301,7 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   }
   const int tw = balanced(tw_max);
   const int gr = group_rows(tw, tc);
-  const XsStreamSmem L = xs_stream_smem(a.k, a.stride, gr, tw, tc);
+  const XsStreamSmem L = xs_stream_smem(a.k, a.stride, gr, tw, tc, K == 0);
 
   // Row chunks, only to reach ~2 blocks per SM (132 SMs); each chunk re-computes
   // P*NB leading t2 rows, so a chunk keeps at least max(1, P) groups.
