@@ -126,13 +126,10 @@ class Xsep:
     """libxsep.so through ctypes (include/xsep/xsep.h). Pointers are device addresses (ints)."""
 
     def __init__(self, path):
-        # On the CPU the library is an emulated build, which exports the CUDA runtime calls
-        # it implements (cudaGetDeviceCount, cudaGetLastError, ...) and calls them through
-        # the PLT: in a process where a CUDA build of torch has loaded the real libcudart
-        # globally, those calls would bind to it (and fail: no driver). RTLD_DEEPBIND makes
-        # the library use its own definitions first.
-        mode = ctypes.DEFAULT_MODE | (os.RTLD_DEEPBIND if DEVICE == "cpu" and hasattr(os, "RTLD_DEEPBIND") else 0)
-        self.lib = ctypes.CDLL(path, mode=mode)
+        # (On the CPU this is an emulated build; it binds its own cuda* calls to its own
+        # definitions, so the real libcudart that a CUDA build of torch loads does not
+        # interpose them: CMakeLists.txt, -Bsymbolic-functions.)
+        self.lib = ctypes.CDLL(path)
         L = self.lib
         L.xsep_version.restype = ctypes.c_int
         L.xsep_status_string.argtypes = [ctypes.c_int]
