@@ -153,15 +153,59 @@ __device__ __forceinline__ void conv_line_fixed(const float* src, int step, cons
   conv_line_regs<K, S, OPT>(src, step, wr, acc);
 }
 
-// The same for a run-time K (the generic path): no reuse across outputs.
+// The same for a run-time K (the generic path). A window of OPT source values
+// slides along the line, so each tap costs one weight load and one new source
+// load for all OPT outputs: S*(OPT-1)+K source loads per call, as above, plus
+// K weight loads (instead of OPT*K source loads without the window).
+//   S = 1: tap j needs v[o] = src[(o + j) * step]; for tap j+1 every value
+//          moves down one place and v[OPT-1] = src[(OPT + j) * step] is new.
+//   S = 2: tap j needs src[(2o + j) * step]. Taps of one parity slide by one
+//          place every two taps, so an even window (ve, taps 0, 2, ..) and an
+//          odd one (vo, taps 1, 3, ..) alternate. The last value loaded is
+//          src[(S*(OPT-1) + K-1) * step] for both strides: nothing past it.
+template <int OPT>
+__device__ __forceinline__ void slide_window(float (&v)[OPT], float next) {
+#pragma unroll
+  for (int o = 0; o + 1 < OPT; ++o) v[o] = v[o + 1];
+  v[OPT - 1] = next;
+}
+template <int OPT>
+__device__ __forceinline__ void fma_window(float wj, const float (&v)[OPT], float (&acc)[OPT]) {
+#pragma unroll
+  for (int o = 0; o < OPT; ++o) acc[o] = fmaf(wj, v[o], acc[o]);
+}
+// load(q) returns source value q of the line (q < S*(OPT-1) + K).
+template <int OPT, typename Load>
+__device__ __forceinline__ void conv_window_any(const Load& load, int s, int k, const float* w, int wstep,
+                                                float (&acc)[OPT]) {
+  if (s == 1) {
+    float v[OPT];
+#pragma unroll
+    for (int o = 0; o < OPT; ++o) v[o] = load(o);
+    for (int j = 0; j < k; ++j) {
+      fma_window(w[j * wstep], v, acc);
+      if (j + 1 < k) slide_window(v, load(OPT + j));
+    }
+    return;
+  }
+  float ve[OPT], vo[OPT] = {};
+#pragma unroll
+  for (int o = 0; o < OPT; ++o) ve[o] = load(2 * o);
+  if (k > 1) {
+#pragma unroll
+    for (int o = 0; o < OPT; ++o) vo[o] = load(2 * o + 1);
+  }
+  for (int j = 0; j < k; j += 2) {
+    fma_window(w[j * wstep], ve, acc);
+    if (j + 1 < k) fma_window(w[(j + 1) * wstep], vo, acc);
+    if (j + 2 < k) slide_window(ve, load(2 * OPT + j));
+    if (j + 3 < k) slide_window(vo, load(2 * OPT + j + 1));
+  }
+}
 template <int OPT>
 __device__ __forceinline__ void conv_line_any(const float* src, int step, int s, int k,
                                               const float* w, int wstep, float (&acc)[OPT]) {
-  for (int j = 0; j < k; ++j) {
-    const float wj = w[j * wstep];
-#pragma unroll
-    for (int o = 0; o < OPT; ++o) acc[o] = fmaf(wj, src[(s * o + j) * step], acc[o]);
-  }
+  conv_window_any<OPT>([&](int q) { return src[q * step]; }, s, k, w, wstep, acc);
 }
 
 // Dispatches on the stride so that the fixed-K path is unrolled for both.

@@ -118,15 +118,12 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
     else
       conv_ring_regs<K, 2, OPT>(ring, step, slot0, slots, w.wk, acc);
   } else {
-    for (int j = 0; j < k; ++j) {
-      const float wj = w.wsk[j * w.tc];
-#pragma unroll
-      for (int o = 0; o < OPT; ++o) {
-        int slot = slot0 + s * o + j;
-        slot = slot >= slots ? slot - slots : slot;
-        acc[o] = fmaf(wj, ring[slot * step], acc[o]);
-      }
-    }
+    conv_window_any<OPT>(
+        [&](int q) {
+          const int slot = slot0 + q;
+          return ring[(slot >= slots ? slot - slots : slot) * step];
+        },
+        s, k, w.wsk, w.tc, acc);
   }
 }
 
