@@ -96,18 +96,29 @@ struct ChannelEpilogue {
 __device__ __forceinline__ ChannelEpilogue channel_epilogue(const Epilogue& e, int c) {
   return ChannelEpilogue{e.scale != nullptr ? e.scale[c] : 1.f, e.bias != nullptr ? e.bias[c] : 0.f, e.act};
 }
-__device__ __forceinline__ float apply_epilogue(const ChannelEpilogue& e, float v) {
-  v = fmaf(v, e.scale, e.bias);
+// The epilogue of N outputs of one channel, in place. The activation is the
+// same for the whole launch; switching on it once per N outputs rather than
+// once per output keeps the branches out of the per-output code.
+template <int N>
+__device__ __forceinline__ void apply_epilogue(const ChannelEpilogue& e, float (&v)[N]) {
+#pragma unroll
+  for (int o = 0; o < N; ++o) v[o] = fmaf(v[o], e.scale, e.bias);
   switch (e.act) {
-    case 1: v = fmaxf(v, 0.f); break;                                             // RELU
-    case 2: v = fminf(fmaxf(v, 0.f), 6.f); break;                                 // RELU6
-    case 3: v = v * fminf(fmaxf(v + 3.f, 0.f), 6.f) * (1.f / 6.f); break;         // HARDSWISH
-    default: break;                                                               // NONE
+    case 1:  // RELU
+#pragma unroll
+      for (int o = 0; o < N; ++o) v[o] = fmaxf(v[o], 0.f);
+      break;
+    case 2:  // RELU6
+#pragma unroll
+      for (int o = 0; o < N; ++o) v[o] = fminf(fmaxf(v[o], 0.f), 6.f);
+      break;
+    case 3:  // HARDSWISH
+#pragma unroll
+      for (int o = 0; o < N; ++o) v[o] = v[o] * fminf(fmaxf(v[o] + 3.f, 0.f), 6.f) * (1.f / 6.f);
+      break;
+    default:  // NONE
+      break;
   }
-  return v;
-}
-__device__ __forceinline__ float apply_epilogue(const Epilogue& e, int c, float v) {
-  return apply_epilogue(channel_epilogue(e, c), v);
 }
 
 // SYMMETRIC 2x2 padding: channel groups as numpy.array_split(range(C), 4) (with

@@ -99,13 +99,13 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
       for (int i = 0; i < kh; ++i)
         conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
     }
-    const ChannelEpilogue ep = channel_epilogue(p.ep, c);
+    apply_epilogue(channel_epilogue(p.ep, c), acc);
 #pragma unroll
     for (int o = 0; o < kOpt; ++o) {
       const int oh = oh0 + r + (kAlongH ? o : 0);
       const int ow = ow0 + q + (kAlongH ? 0 : o);
       if (oh < p.ho && ow < p.wo)
-        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(apply_epilogue(ep, acc[o]));
+        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(acc[o]);
     }
   }
 }

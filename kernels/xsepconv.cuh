@@ -112,8 +112,9 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       conv_1xk<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, taps, acc);
       const bool row_in = ra + r >= 0 && ra + r < H && f.c_in;
       float* dst = t2 + (r * p.tile_w + oc) * tc + cc;
+      apply_epilogue(f.e2, acc);
 #pragma unroll
-      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(f.e2, acc[o]) : 0.f;
+      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? acc[o] : 0.f;
     }
   }
   __syncthreads();
@@ -129,11 +130,12 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       if (ow >= p.wo || oh0 + orow >= p.ho) continue;
       float acc[kOpt] = {};
       conv_kx1<K, kOpt>(t2 + (s * orow) * row_step + oc * tc + cc, row_step, s, k, taps, acc);
+      apply_epilogue(f.e3, acc);
 #pragma unroll
       for (int o = 0; o < kOpt; ++o) {
         const int oh = oh0 + orow + o;
         if (oh < p.ho)
-          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh, ow)] = from_float<T>(apply_epilogue(f.e3, acc[o]));
+          y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh, ow)] = from_float<T>(acc[o]);
       }
     }
   }

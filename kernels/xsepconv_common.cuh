@@ -48,16 +48,20 @@ __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1
     a0[e] = x0[e * tc];
     a1[e] = x1[e * tc];
   }
-  const float w00 = w2[0], w01 = w2[1], w10 = w2[2], w11 = w2[3];
+  float v[kOpt];
 #pragma unroll
   for (int o = 0; o < kOpt; ++o) {
-    float v = w00 * a0[o];
-    v = fmaf(w01, a0[o + 1], v);
-    v = fmaf(w10, a1[o], v);
-    v = fmaf(w11, a1[o + 1], v);
+    v[o] = w2[0] * a0[o];
+    v[o] = fmaf(w2[1], a0[o + 1], v[o]);
+    v[o] = fmaf(w2[2], a1[o], v[o]);
+    v[o] = fmaf(w2[3], a1[o + 1], v[o]);
+  }
+  apply_epilogue(e1, v);
+#pragma unroll
+  for (int o = 0; o < kOpt; ++o) {
     const int gc = gc0 + o;
     const bool in = row_in && channel_in && gc >= 0 && gc < W;
-    dst[o * tc] = in ? apply_epilogue(e1, v) : 0.f;
+    dst[o * tc] = in ? v[o] : 0.f;
   }
 }
 

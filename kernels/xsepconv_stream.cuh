@@ -213,8 +213,9 @@ __global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsSt
         const int r = r_lo + rel0 + i;
         const bool row_in = r >= 0 && r < H && f.c_in;
         float* dst = t2 + ((rel0 + i) % L.rr) * t2row_step + oc * tc + cc;
+        apply_epilogue(f.e2, acc);
 #pragma unroll
-        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? apply_epilogue(f.e2, acc[o]) : 0.f;
+        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? acc[o] : 0.f;
       }
     }
     __syncthreads();
@@ -234,10 +235,11 @@ __global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsSt
         if (ow >= p.wo || oh >= oh_end) continue;
         float acc[kOpt] = {};
         conv_kx1_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, (go * L.nb + s * orow) % L.rr, L.rr, s, k, taps, acc);
+        apply_epilogue(f.e3, acc);
 #pragma unroll
         for (int o = 0; o < kOpt; ++o) {
           if (oh + o < oh_end)
-            y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh + o, ow)] = from_float<T>(apply_epilogue(f.e3, acc[o]));
+            y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, f.c, oh + o, ow)] = from_float<T>(acc[o]);
         }
       }
     }
