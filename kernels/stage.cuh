@@ -46,50 +46,69 @@ __device__ __forceinline__ void store_staged_vector(const float (&f)[V], float* 
 // for r < rows, col < cols, cc < tc. The linear index runs with cc fastest,
 // then col: consecutive threads read consecutive addresses in both layouts
 // (NHWC: channels; NCHW with tc == 1: columns), so the loads coalesce.
+// Loads in flight: a thread issues U independent global loads (elements idx,
+// idx + blockDim.x, ...) before it stores any of them; a load-then-store loop
+// would keep one load per thread in flight, too few bytes to cover the DRAM
+// latency (bench/NOTES.md). U = 2 for 16-byte vectors, 4 for single elements.
 template <typename T>
 __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, int tc, int r0,
                                             int col0, int rows, int cols, float* tile) {
   const T* x = static_cast<const T*>(in.data);
+  const int stride = blockDim.x;
   if (in.vec > 1) {
     // 16-byte path (NHWC): a vector holds `vec` consecutive channels; c0 and
     // tc are multiples of vec and so is C, so a vector is wholly in or out.
-    const int vec = in.vec;
-    const int tcv = tc / vec;
+    // Vector idx is (r * cols + col) * tcv + cv and lands at tile + idx * V
+    // (in.vec == V whenever it is > 1: staging_vec).
+    constexpr int U = 2, V = 16 / sizeof(T);
+    const int tcv = tc / in.vec;
     const int total = rows * cols * tcv;
-    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
-      const int cv = idx % tcv;
-      const int rc = idx / tcv;  // r * cols + col
-      const int col = rc % cols, r = rc / cols;
-      const int ih = r0 + r, iw = col0 + col, c = c0 + cv * vec;
-      float* dst = tile + rc * tc + cv * vec;
-      if (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
-        const uint4 raw = *reinterpret_cast<const uint4*>(x + ((n * in.h + ih) * in.w + iw) * in.c + c);
-        T v[16 / sizeof(T)];
-        __builtin_memcpy(static_cast<void*>(v), &raw, sizeof raw);
-        float f[16 / sizeof(T)];
+    for (int base = threadIdx.x; base < total; base += U * stride) {
+      uint4 raw[U];
 #pragma unroll
-        for (int e = 0; e < int(16 / sizeof(T)); ++e) f[e] = to_float(v[e]);
-        store_staged_vector(f, dst);
-      } else {
-        float f[16 / sizeof(T)] = {};
-        store_staged_vector(f, dst);
+      for (int u = 0; u < U; ++u) {
+        const int idx = base + u * stride;
+        const int cv = idx % tcv, rc = idx / tcv;
+        const int ih = r0 + rc / cols, iw = col0 + rc % cols, c = c0 + cv * V;
+        raw[u] = uint4{0, 0, 0, 0};  // zero bits: 0.0 in either type
+        if (idx < total && ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c)
+          raw[u] = *reinterpret_cast<const uint4*>(x + ((n * in.h + ih) * in.w + iw) * in.c + c);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int idx = base + u * stride;
+        if (idx >= total) break;
+        T v[V];
+        __builtin_memcpy(static_cast<void*>(v), &raw[u], sizeof raw[u]);
+        float f[V];
+#pragma unroll
+        for (int e = 0; e < V; ++e) f[e] = to_float(v[e]);
+        store_staged_vector(f, tile + idx * V);
       }
     }
     return;
   }
+  constexpr int U = 4;
   const int total = rows * cols * tc;
-  for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
-    const int cc = idx % tc;
-    const int rc = idx / tc;
-    const int col = rc % cols, r = rc / cols;
-    const int ih = r0 + r, iw = col0 + col, c = c0 + cc;
-    float v = 0.f;
-    if (ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
-      const int off = in.nhwc ? ((n * in.h + ih) * in.w + iw) * in.c + c
-                              : ((n * in.c + c) * in.h + ih) * in.w + iw;
-      v = to_float(x[off]);
+  for (int base = threadIdx.x; base < total; base += U * stride) {
+    float v[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int idx = base + u * stride;
+      const int cc = idx % tc, rc = idx / tc;
+      const int ih = r0 + rc / cols, iw = col0 + rc % cols, c = c0 + cc;
+      v[u] = 0.f;
+      if (idx < total && ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
+        const int off = in.nhwc ? ((n * in.h + ih) * in.w + iw) * in.c + c
+                                : ((n * in.c + c) * in.h + ih) * in.w + iw;
+        v[u] = to_float(x[off]);
+      }
     }
-    tile[idx] = v;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int idx = base + u * stride;
+      if (idx < total) tile[idx] = v[u];
+    }
   }
 }
 
