@@ -145,6 +145,8 @@ fi
 xsep_run_args=()
 [ -x "$BUILD/xsep-run" ] && xsep_run_args=(--xsep-run "$PWD/$BUILD/xsep-run")
 log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run 2>/dev/null | tr '\n' ' ')"
+# The loader path the binaries ran with, for tools/ncu.sh on the same machine.
+printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$BUILD/run-env.sh"
 
 # ---- Budget ----------------------------------------------------------------------------
 t_meas=$(date +%s)

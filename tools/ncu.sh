@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Nsight Compute counters of the key kernels, to test bench/NOTES.md's model where
+# timings alone cannot: shared-memory wavefronts and bank conflicts per output, DRAM
+# bytes against the minimum, instructions per output, registers, achieved occupancy.
+# Runs on the lent GPU machine after tools/bench.sh, on the same warm machine (it uses
+# bench.sh's build in build-bench/; nothing is rebuilt).
+#
+#   tools/ncu.sh [--quick]
+#
+# One ncu process per (variant, row): the first launch of the row's xsep kernel (the
+# output check, on a cold cache: ncu flushes caches before each replay pass) is
+# profiled. Rows: N64_C96_56x56 stride 1 at K = 7 (f16 NHWC, f32 NHWC, f32 NCHW) and
+# K = 13 (f16 NHWC), the fused kernel as tiled and stream, and our K x K at K = 3, 5, 7
+# (f16 NHWC); --quick: f16 NHWC K = 7 only. About 5-10 s per row.
+# Writes $OUT/ncu.md (the table, also printed last) and $OUT/ncu.json, or bench/results/raw/.
+# Never changes the GPU's clocks (--clock-control none).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+BIN=build-bench/bench/xsep_bench
+[ -x "$BIN" ] || { echo "ncu.sh: $BIN not found: run tools/bench.sh first (same machine)" >&2; exit 2; }
+command -v ncu >/dev/null || { echo "ncu.sh: ncu is not on PATH" >&2; exit 2; }
+[ -f build-bench/run-env.sh ] && source build-bench/run-env.sh  # bench.sh's loader path (cuDNN, Benchmark)
+RES="${OUT:-bench/results/raw}"
+mkdir -p "$RES"
+LOGS=$(mktemp -d /tmp/xsep-ncu.XXXXXX)
+METRICS=$(python3 -c 'import sys; sys.path.insert(0, "bench"); import ncu_table; print(",".join(ncu_table.METRICS))')
+
+shape=N64_C96_56x56
+if [ "${1:-}" = "--quick" ]; then
+  fused=("f16/nhwc/$shape/k7/s1")
+  kxk=()
+else
+  fused=("f16/nhwc/$shape/k7/s1" "f32/nhwc/$shape/k7/s1" "f32/nchw/$shape/k7/s1" "f16/nhwc/$shape/k13/s1")
+  kxk=("f16/nhwc/$shape/k3/s1" "f16/nhwc/$shape/k5/s1" "f16/nhwc/$shape/k7/s1")
+fi
+
+profile() {  # variant kernel_regex row [env...]
+  local variant="$1" regex="$2" row="$3"; shift 3
+  local log="$LOGS/${variant}__${row//\//\~}.csv"
+  echo "ncu: $variant $row"
+  env "$@" timeout 120 ncu --clock-control none --csv --page raw --metrics "$METRICS" \
+    -k "regex:$regex" --launch-count 1 --log-file "$log" \
+    "$BIN" --benchmark_filter="^$row/" --xsep_samples=1 --xsep_budget_s=30 >"$LOGS/stdout.txt" 2>&1 ||
+    { echo "  ncu exited with $?: $(tail -2 "$LOGS/stdout.txt" | tr '\n' ' ')"; tail -3 "$log" 2>/dev/null; }
+}
+
+for r in "${fused[@]}"; do
+  profile tiled 'xsepconv_kernel' "xsepconv/$r" XSEP_XSEPCONV_KERNEL=tiled
+  profile stream 'xsepconv_stream_kernel' "xsepconv/$r" XSEP_XSEPCONV_KERNEL=stream
+done
+for r in "${kxk[@]}"; do
+  profile dwkxk 'dwconv_kernel' "dwkxk/$r"
+done
+
+python3 bench/ncu_table.py "$LOGS"/*__*.csv --json "$RES/ncu.json" | tee "$RES/ncu.md"
+rm -rf "$LOGS"
