@@ -87,8 +87,9 @@ struct Epilogue {
   int act;             // xsep_activation
 };
 
-// One channel's epilogue, loaded once per work item (y may alias nothing the
-// compiler can prove, so loads inside the output loop would repeat).
+// One channel's epilogue, loaded once (per work item in dwconv_kernel, per
+// thread in the fused kernels) rather than inside the output loop, where the
+// loads would repeat (y may alias nothing the compiler can prove).
 struct ChannelEpilogue {
   float scale, bias;
   int act;

@@ -10,7 +10,8 @@
 //   t2(r, ow)  needs t1 cols s*ow - K/2 + j        -> cols ca .. ca+C1-1,
 //              ca = s*ow0 - K/2, C1 = s*(tile_w-1) + K rounded up to kOpt
 //   t1(r, c)   needs x rows r-1 .. r+1, cols c-1 .. c+1 (the direction picks two
-//              of each) -> the x window is (R+2) x (C1+2) starting at (ra-1, ca-1).
+//              of each) -> the x window is (R+2) x (C1+2) starting at (ra-1, ca-1)
+//              (staged as (R+2) x (C1+3): see the row pitches below).
 // Outside the image t1 and t2 are zero: the intermediates' own zero padding,
 // which is not the same as evaluating the 2x2 or 1xK filter there.
 #pragma once
@@ -37,21 +38,28 @@ struct XsParams {
 };
 
 // Shared memory, in floats: for the run-time-K kernel the taps [2K][tile_c] (a
-// compile-time K keeps them in registers: no region); t1 [R][C1][tile_c]; then
-// one region holding first the x window [R+2][C1+2][tile_c] and, once t1 is
-// computed and the window is dead, t2 [R][tile_w][tile_c].
+// compile-time K keeps them in registers: no region); t1 [R][C1S][tile_c]; then
+// one region holding first the x window [R+2][XC][tile_c] and, once t1 is
+// computed and the window is dead, t2 [R][TWS][tile_c].
+// Row pitches are odd multiples of tile_c: XC = C1 + 3 x columns (C1 + 2 are
+// read; the last is staged only to make the count odd), C1S = C1 + 1,
+// TWS = tile_w + 1. Passes 1 and 2 give a warp's 32/tile_c groups consecutive
+// rows, and rows an odd multiple of tile_c apart start in distinct banks when
+// tile_c is a power of two below 32 (the same argument as xsepconv_stream.cuh).
 struct XsSmem {
-  int weights, rows, c1, t1, xrows, xcols, region, floats;
+  int weights, rows, c1, c1s, tws, t1, xrows, xcols, region, floats;
 };
 inline __host__ __device__ XsSmem xs_smem(int k, int s, int th, int tw, int tc, bool smem_taps) {
   XsSmem m;
   m.weights = smem_taps ? (2 * k * tc + 3) / 4 * 4 : 0;
   m.rows = s * (th - 1) + k;
   m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
-  m.t1 = m.rows * m.c1 * tc;
+  m.c1s = m.c1 + 1;
+  m.tws = tw + 1;
+  m.t1 = (m.rows * m.c1s * tc + 3) / 4 * 4;  // the window after it starts 16-byte aligned
   m.xrows = m.rows + 2;
-  m.xcols = m.c1 + 2;
-  const int window = m.xrows * m.xcols * tc, t2 = m.rows * tw * tc;
+  m.xcols = m.c1 + 3;
+  const int window = m.xrows * m.xcols * tc, t2 = m.rows * m.tws * tc;
   m.region = window > t2 ? window : t2;
   m.floats = m.weights + m.t1 + m.region;
   return m;
@@ -72,9 +80,10 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   const XsSmem L = xs_smem(k, s, p.tile_h, p.tile_w, tc, K == 0);
   float* w1s = smem;             // [k][tc]  (run-time K only)
   float* wks = w1s + k * tc;     // [k][tc]
-  float* t1 = smem + L.weights;  // [rows][c1][tc]
+  float* t1 = smem + L.weights;  // [rows][c1s][tc]
   float* xw = t1 + L.t1;         // x window [xrows][xcols][tc]
-  float* t2 = xw;                // later: [rows][tile_w][tc]
+  float* t2 = xw;                // later: [rows][tws][tc]
+  const int t1row_step = L.c1s * tc, t2row_step = L.tws * tc;
   if constexpr (K == 0) {
     stage_weights(p.w1xk, k, c0, tc, p.c, w1s);
     stage_weights(p.wkx1, k, c0, tc, p.c, wks);
@@ -89,29 +98,32 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   __syncthreads();
 
   // ---- Pass 1: t1(r, col) = E1(2x2 conv), kOpt columns per group -----------
+  // Group g: row r = g % R (rows fastest, see the pitches above), columns
+  // col .. col+kOpt-1 with col = (g / R) * kOpt.
   // Direction (pad_top pt, pad_left pl): t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j),
   // which sits at window row r + 1 - pt + i, column col + 1 - pl + j.
   {
     const int gw = L.c1 / kOpt;
     const int xrow_step = L.xcols * tc;
     for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
-      const int col = (g % gw) * kOpt, r = g / gw;
+      const int r = g % L.rows, col = (g / L.rows) * kOpt;
       const float* x0 = xw + (r + 1 - f.pt) * xrow_step + (col + 1 - f.pl) * tc + cc;
       t1_segment_regs(x0, x0 + xrow_step, tc, f.w2, f.e1, ra + r >= 0 && ra + r < H, f.c_in, ca + col, W,
-                      t1 + (r * L.c1 + col) * tc + cc);
+                      t1 + r * t1row_step + col * tc + cc);
     }
   }
   __syncthreads();
 
   // ---- Pass 2: t2(r, oc) = E2(sum_j w1xk[j] t1(r, s*oc + j)), kOpt columns per group
+  // Group g: row r = g % R, columns oc .. oc+kOpt-1 with oc = (g / R) * kOpt.
   {
     const int gw = p.tile_w / kOpt;
     for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
-      const int oc = (g % gw) * kOpt, r = g / gw;
+      const int r = g % L.rows, oc = (g / L.rows) * kOpt;
       float acc[kOpt] = {};
-      conv_1xk<K, kOpt>(t1 + (r * L.c1 + s * oc) * tc + cc, tc, s, k, taps, acc);
+      conv_1xk<K, kOpt>(t1 + r * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
       const bool row_in = ra + r >= 0 && ra + r < H && f.c_in;
-      float* dst = t2 + (r * p.tile_w + oc) * tc + cc;
+      float* dst = t2 + r * t2row_step + oc * tc + cc;
       apply_epilogue(f.e2, acc);
 #pragma unroll
       for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? acc[o] : 0.f;
@@ -120,9 +132,11 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   __syncthreads();
 
   // ---- Pass 3: y(or, oc) = E3(sum_i wkx1[i] t2(s*or + i, oc)), kOpt rows per group
+  // Group g: column oc = g % tile_w (consecutive columns: consecutive banks),
+  // rows orow .. orow+kOpt-1 with orow = (g / tile_w) * kOpt.
   if (f.c_in) {
     const int gh = p.tile_h / kOpt;
-    const int row_step = p.tile_w * tc;
+    const int row_step = t2row_step;
     T* y = static_cast<T*>(p.y);
     for (int g = f.g0; g < gh * p.tile_w; g += f.gstep) {
       const int oc = g % p.tile_w, orow = (g / p.tile_w) * kOpt;

@@ -82,8 +82,12 @@ template <typename Params>
 __device__ __forceinline__ FusedChannel fused_channel(const Params& p, int c0, int tc) {
   FusedChannel f;
   f.cc = threadIdx.x % tc;
-  f.g0 = threadIdx.x / tc;
   f.gstep = blockDim.x / tc;
+  // Threads past gstep * tc would start at group gstep, i.e. repeat the work of
+  // the thread with the same channel and g0 = 0 (duplicate writes: a race), so
+  // they start past every pass' last group instead.
+  const int t = static_cast<int>(threadIdx.x);
+  f.g0 = t < f.gstep * tc ? t / tc : 1 << 30;
   f.c = c0 + f.cc;
   f.c_in = f.c < p.c;
   const int cs = f.c_in ? f.c : 0;  // a valid channel to read parameters of

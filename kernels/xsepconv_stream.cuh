@@ -17,7 +17,8 @@
 //              (pt, pl) is the direction's (pad_top, pad_left); over all directions
 //              (SYMMETRIC mixes them per channel) x rows r-1 .. r+1, cols c-1 .. c+1.
 //   Columns: the strip's t1 columns are ca .. ca+C1-1, ca = s*ow0 - K/2,
-//   C1 = s*(TW-1)+K rounded up to kOpt; its x columns ca-1 .. ca+C1 (C1+2 of them).
+//   C1 = s*(TW-1)+K rounded up to kOpt; its x columns ca-1 .. ca+C1 (C1+2 of them;
+//   one more, ca+C1+1, is staged to make the row pitch odd: see the shared-memory layout).
 //   Rows: "rel" row numbers count from the chunk's first t2 row r_lo = s*oh_begin - K/2:
 //   t2 / t1 row r = r_lo + rel, and x row r_lo - 1 + xrel.
 //   The walk goes in batches of NB = s*GR t2 rows: batch b makes t2 rel rows
@@ -27,9 +28,10 @@
 //   t2 ring: RR = (P+1)*NB slots, rel row q in slot q % RR. When batch b writes rel
 //   rows b*NB .., it overwrites rel rows (b-P-1)*NB .., last read by group b-P-1 in
 //   batch b-1's output pass; group b-P reads rel rows from (b-P)*NB on, all present.
-//   x ring: RX = NB+2 slots, x rel row q in slot q % RX. Batch b's t1 rows need x rel
-//   rows b*NB .. b*NB+NB+1: batch 0 stages all NB+2, later batches the NB new ones
-//   (b*NB+2 ..), overwriting rows the previous batch's 2x2 pass was the last to read.
+//   x ring: RX >= NB+2 slots (xs_stream_smem), x rel row q in slot q % RX. Batch b's t1
+//   rows need x rel rows b*NB .. b*NB+NB+1: batch 0 stages all NB+2, later batches the
+//   NB new ones (b*NB+2 ..), overwriting rows that an earlier batch's 2x2 pass was the
+//   last to read (row q - RX <= q - NB - 2).
 // Per batch, three barriers: after staging x, after t1 (t1 buffer [NB][C1S][tc]),
 // after t2; the output pass then reads the ring while the next batch stages x and
 // writes t1 (both regions it does not read), and the next t2 pass is two barriers later.
@@ -76,7 +78,11 @@ inline __host__ __device__ XsStreamSmem xs_stream_smem(int k, int s, int gr, int
   m.r = s * (gr - 1) + k;
   m.rr = (m.r + m.nb - 1) / m.nb * m.nb;
   m.prologue = m.rr / m.nb - 1;
-  m.rx = m.nb + 2;
+  // x ring slots: NB + 2 suffice; with tc = 8 or 16 a warp reads 32/tc consecutive
+  // x rows, which start in distinct banks across the ring's wrap only when the
+  // slot count is a multiple of 32/tc (the odd pitch XC does the rest).
+  const int slot_multiple = (tc >= 8 && tc < 32) ? 32 / tc : 1;
+  m.rx = (m.nb + 2 + slot_multiple - 1) / slot_multiple * slot_multiple;
   m.c1 = (s * (tw - 1) + k + kOpt - 1) / kOpt * kOpt;
   m.xcols = m.c1 + 3;
   m.c1s = m.c1 + 1;

@@ -104,6 +104,9 @@ std::vector<Case> race_subset() {
       Case{Op::kKxK, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW, 3, 2, XSEP_PAD_TOP_LEFT, 6, 2, 0},
       Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 9, 1, XSEP_PAD_TOP_LEFT, 4, 6, 0},
       Case{Op::k2x2, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 2, 1, XSEP_PAD_SYMMETRIC, 4, 4, 0},
+      // C = 3: tile_c = 3 does not divide the 256 threads; the 256 % 3 threads left
+      // over must not repeat another thread's work (duplicate writes are a race).
+      Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_SYMMETRIC, 9, 2, 0},
   };
 }
 
