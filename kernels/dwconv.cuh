@@ -28,16 +28,23 @@ struct DwParams {
   int tiles_h, tiles_w, tiles_c;
 };
 
-// Shared memory: weights [taps][tile_c], then the input window
-// [rows][cols][tile_c]. SYMMETRIC stages one more row and column (above and to
-// the left) so that every channel's direction finds its taps on chip.
+// Filters whose taps a thread keeps in registers: compile-time shapes of at
+// most 25 taps (2x2, 1xK and Kx1 up to K = 9, 3x3, 5x5). 7x7, 9x9 and the
+// run-time-K kernel read them from shared memory.
+template <int KH, int KW>
+constexpr bool kDwRegisterTaps = KH > 0 && KW > 0 && KH * KW <= 25;
+
+// Shared memory: weights [taps][tile_c] (only when the taps are not in
+// registers), then the input window [rows][cols][tile_c]. SYMMETRIC stages one
+// more row and column (above and to the left) so that every channel's
+// direction finds its taps on chip.
 struct DwSmem {
   int weights, rows, cols, floats;
 };
 inline __host__ __device__ DwSmem dw_smem(int kh, int kw, int sh, int sw, int symmetric, int th,
-                                          int tw, int tc) {
+                                          int tw, int tc, bool smem_taps) {
   DwSmem s;
-  s.weights = (kh * kw * tc + 3) / 4 * 4;  // keep the window 16-byte aligned
+  s.weights = smem_taps ? (kh * kw * tc + 3) / 4 * 4 : 0;  // keep the window 16-byte aligned
   s.rows = sh * (th - 1) + kh + symmetric;
   s.cols = sw * (tw - 1) + kw + symmetric;
   s.floats = s.weights + s.rows * s.cols * tc;
@@ -61,51 +68,88 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
   // pad_top = pad_left = 1 and shifts channels with a 0 pad by one (dt, dl).
   const int pt = p.symmetric ? 1 : p.pad_top;
   const int pl = p.symmetric ? 1 : p.pad_left;
-  const DwSmem L = dw_smem(kh, kw, p.sh, p.sw, p.symmetric, p.tile_h, p.tile_w, tc);
+  constexpr bool kRegTaps = kDwRegisterTaps<KH, KW>;
+  const DwSmem L = dw_smem(kh, kw, p.sh, p.sw, p.symmetric, p.tile_h, p.tile_w, tc, !kRegTaps);
   float* wts = smem;
   float* win = smem + L.weights;
-  stage_weights(p.w, kh * kw, c0, tc, p.c, wts);
+  if constexpr (!kRegTaps) stage_weights(p.w, kh * kw, c0, tc, p.c, wts);
   stage_input<T>(p.in, n, c0, tc, oh0 * p.sh - pt, ow0 * p.sw - pl, L.rows, L.cols, win);
-  __syncthreads();
 
-  // Work item = kOpt outputs of one channel: (gy, gx, cc), cc fastest so that
-  // a warp's threads read consecutive shared words (NHWC) or columns (NCHW).
+  // The thread's channel is fixed: cc = tid % tc; its groups are g0, g0 + gstep, ...
+  // (threads past gstep * tc, only when tc does not divide the block, stage only).
+  // Its direction shift, epilogue and (kRegTaps) taps are loaded once, while the
+  // staging loads are in flight.
+  const int cc = threadIdx.x % tc;
+  const int gstep = blockDim.x / tc;
+  const int g0 = static_cast<int>(threadIdx.x) < gstep * tc ? static_cast<int>(threadIdx.x) / tc : 1 << 30;
+  const int c = c0 + cc;
+  const bool c_in = c < p.c;
+  const int cs = c_in ? c : 0;
+  int dt = 0, dl = 0;
+  if (p.symmetric) {
+    int ptc, plc;
+    symmetric_pads(cs, p.c, &ptc, &plc);
+    dt = 1 - ptc;
+    dl = 1 - plc;
+  }
+  const ChannelEpilogue ep = channel_epilogue(p.ep, cs);
+  constexpr int kRows = kRegTaps ? KH : 1, kCols = kRegTaps ? KW : 1;
+  float wr[kRows][kCols];  // tap (i, j)
+  if constexpr (kRegTaps) {
+#pragma unroll
+    for (int i = 0; i < KH; ++i)
+#pragma unroll
+      for (int j = 0; j < KW; ++j) wr[i][j] = p.w[(cs * KH + i) * KW + j];
+  }
+  __syncthreads();
+  if (!c_in) return;  // no barrier follows
+
+  // Group = kOpt outputs of the channel: (gy, gx), gx fastest, so that a warp's
+  // threads read consecutive shared words (NHWC: channels) or columns (NCHW).
   const int gh = kAlongH ? p.tile_h / kOpt : p.tile_h;
   const int gw = kAlongH ? p.tile_w : p.tile_w / kOpt;
-  const int items = gh * gw * tc;
+  const int row_step = L.cols * tc;  // one window row, in floats
   T* y = static_cast<T*>(p.y);
-  for (int item = threadIdx.x; item < items; item += blockDim.x) {
-    const int cc = item % tc;
-    const int g = item / tc;
+  for (int g = g0; g < gh * gw; g += gstep) {
     const int gx = g % gw, gy = g / gw;
     const int r = kAlongH ? gy * kOpt : gy;  // first output's row in the tile
     const int q = kAlongH ? gx : gx * kOpt;  // and column
-    const int c = c0 + cc;
-    if (c >= p.c || oh0 + r >= p.ho || ow0 + q >= p.wo) continue;
-    int dt = 0, dl = 0;
-    if (p.symmetric) {
-      int ptc, plc;
-      symmetric_pads(c, p.c, &ptc, &plc);
-      dt = 1 - ptc;
-      dl = 1 - plc;
-    }
+    if (oh0 + r >= p.ho || ow0 + q >= p.wo) continue;
     float acc[kOpt] = {};
-    const int row_step = L.cols * tc;  // one window row, in floats
     const float* base = win + (p.sh * r + dt) * row_step + (p.sw * q + dl) * tc + cc;
-    const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]
-    if constexpr (kAlongH) {
-      conv_line<KH, kOpt>(base, row_step, p.sh, kh, wc, tc, acc);  // kw == 1
+    if constexpr (kRegTaps) {
+      if constexpr (kAlongH) {  // Kx1: the KH taps along H
+        float col[KH];
+#pragma unroll
+        for (int i = 0; i < KH; ++i) col[i] = wr[i][0];
+        if (p.sh == 1)
+          conv_line_regs<KH, 1, kOpt>(base, row_step, col, acc);
+        else
+          conv_line_regs<KH, 2, kOpt>(base, row_step, col, acc);
+      } else {
+#pragma unroll
+        for (int i = 0; i < KH; ++i) {
+          if (p.sw == 1)
+            conv_line_regs<KW, 1, kOpt>(base + i * row_step, tc, wr[i], acc);
+          else
+            conv_line_regs<KW, 2, kOpt>(base + i * row_step, tc, wr[i], acc);
+        }
+      }
     } else {
-      for (int i = 0; i < kh; ++i)
-        conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
+      const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]
+      if constexpr (kAlongH) {
+        conv_line<KH, kOpt>(base, row_step, p.sh, kh, wc, tc, acc);  // kw == 1
+      } else {
+        for (int i = 0; i < kh; ++i)
+          conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
+      }
     }
-    apply_epilogue(channel_epilogue(p.ep, c), acc);
+    apply_epilogue(ep, acc);
 #pragma unroll
     for (int o = 0; o < kOpt; ++o) {
       const int oh = oh0 + r + (kAlongH ? o : 0);
       const int ow = ow0 + q + (kAlongH ? 0 : o);
-      if (oh < p.ho && ow < p.wo)
-        y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(acc[o]);
+      if (oh < p.ho && ow < p.wo) y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(acc[o]);
     }
   }
 }
@@ -132,7 +176,7 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   }
   const int symmetric = a.symmetric ? 1 : 0;
   auto bytes = [&](const Tile& tt) {
-    return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c).floats) * 4;
+    return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c, !kDwRegisterTaps<KH, KW>).floats) * 4;
   };
   t = shrink_to_fit(t, kAlongH ? kOpt : 1, kAlongH ? 1 : kOpt, 48 * 1024, bytes);
   if (bytes(t) > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
