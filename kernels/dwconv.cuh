@@ -2,11 +2,13 @@
 // behind xsep_dwconv2x2, xsep_dwconv1xk, xsep_dwconvkx1 and xsep_dwconvkxk.
 //
 // A block computes a tile of tile_h x tile_w outputs for tile_c channels of one
-// image. It stages the input window the tile reads (once, coalesced, zero
-// padded by predication) and the tile's weights in shared memory; then each
-// thread computes kOpt consecutive outputs of one channel along W (along H for
-// a Kx1 filter), reusing every loaded value across the taps (conv_line), applies
-// the epilogue and writes y once.
+// image. It stages the input window the tile reads in shared memory (once,
+// coalesced, zero padded by predication). Each thread keeps one channel and
+// holds its taps in registers (filters of up to 25 taps; 7x7, 9x9 and the
+// run-time K stage them in shared memory too). It computes kOpt consecutive
+// outputs of its channel along W (along H for a Kx1 filter), reusing every
+// loaded value across the taps (conv_line_regs / conv_line), applies the
+// epilogue and writes y once.
 #pragma once
 
 #include "launch.h"
@@ -104,8 +106,10 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
   __syncthreads();
   if (!c_in) return;  // no barrier follows
 
-  // Group = kOpt outputs of the channel: (gy, gx), gx fastest, so that a warp's
-  // threads read consecutive shared words (NHWC: channels) or columns (NCHW).
+  // Group = kOpt outputs of the channel: (gy, gx), gx fastest. NHWC with
+  // tc = 32: a warp's threads read consecutive shared words (its channels).
+  // Otherwise neighbouring groups are kOpt * stride columns apart, which costs
+  // bank conflicts (NCHW 2-4 way, NHWC tc = 8 2-way: bench/NOTES.md item 8).
   const int gh = kAlongH ? p.tile_h / kOpt : p.tile_h;
   const int gw = kAlongH ? p.tile_w : p.tile_w / kOpt;
   const int row_step = L.cols * tc;  // one window row, in floats

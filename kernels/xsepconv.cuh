@@ -46,6 +46,8 @@ struct XsParams {
 // TWS = tile_w + 1. Passes 1 and 2 give a warp's 32/tile_c groups consecutive
 // rows, and rows an odd multiple of tile_c apart start in distinct banks when
 // tile_c is a power of two below 32 (the same argument as xsepconv_stream.cuh).
+// Except where a warp's groups wrap from row R-1 to row 0 of the next column
+// group: with R not a multiple of 32/tile_c those warps still see 2-way conflicts.
 struct XsSmem {
   int weights, rows, c1, c1s, tws, t1, xrows, xcols, region, floats;
 };
