@@ -135,26 +135,47 @@ __device__ __forceinline__ void symmetric_pads(int c, int channels, int* pad_top
   *pad_left = (group == 1 || group == 2) ? 1 : 0;
 }
 
+// A thread's fixed channel within a block's tc channels, cc = tid % tc, and its
+// work groups g0, g0 + gstep, ... of every pass (gstep = blockDim.x / tc).
+// When tc does not divide the block, the threads past gstep * tc would start at
+// group gstep, i.e. repeat the work of the thread with the same channel and
+// g0 = 0 (duplicate writes: a race), so they start past every pass' last group:
+// they stage and wait at barriers but compute nothing.
+struct ThreadChannel {
+  int cc, g0, gstep;
+};
+__device__ __forceinline__ ThreadChannel thread_channel(int tc) {
+  const int t = static_cast<int>(threadIdx.x);
+  const int gstep = static_cast<int>(blockDim.x) / tc;
+  return ThreadChannel{t % tc, t < gstep * tc ? t / tc : 1 << 30, gstep};
+}
+
 // Register-blocked 1-D convolution along one axis of a shared-memory tile:
 //   acc[o] += sum_{j<K} w[j * wstep] * src[(S*o + j) * step],  o = 0 .. OPT-1.
 // Each source value is loaded once and fed to every output that uses it
 // (value q feeds output o with tap j = q - S*o), so OPT outputs cost
 // S*(OPT-1)+K shared loads instead of OPT*K. With K and S known at compile
 // time the tap conditions fold away and everything stays in registers.
-// conv_line_regs takes the K taps from registers (a thread that keeps its
-// channel loads them once); conv_line_fixed reads them from w[j * wstep] first.
-template <int K, int S, int OPT>
-__device__ __forceinline__ void conv_line_regs(const float* src, int step, const float (&wr)[K],
-                                               float (&acc)[OPT]) {
+// conv_window_fixed reads source value q as load(q) (a line of shared memory,
+// or a ring of rows) and takes the K taps from registers (a thread that keeps
+// its channel loads them once); conv_line_regs is it on src[q * step], and
+// conv_line_fixed reads the taps from w[j * wstep] first.
+template <int K, int S, int OPT, typename Load>
+__device__ __forceinline__ void conv_window_fixed(const Load& load, const float (&wr)[K], float (&acc)[OPT]) {
 #pragma unroll
   for (int q = 0; q < S * (OPT - 1) + K; ++q) {
-    const float v = src[q * step];
+    const float v = load(q);
 #pragma unroll
     for (int o = 0; o < OPT; ++o) {
       const int j = q - S * o;
       if (j >= 0 && j < K) acc[o] = fmaf(wr[j], v, acc[o]);
     }
   }
+}
+template <int K, int S, int OPT>
+__device__ __forceinline__ void conv_line_regs(const float* src, int step, const float (&wr)[K],
+                                               float (&acc)[OPT]) {
+  conv_window_fixed<K, S, OPT>([&](int q) { return src[q * step]; }, wr, acc);
 }
 template <int K, int S, int OPT>
 __device__ __forceinline__ void conv_line_fixed(const float* src, int step, const float* w,

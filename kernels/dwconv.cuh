@@ -81,9 +81,8 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
   // (threads past gstep * tc, only when tc does not divide the block, stage only).
   // Its direction shift, epilogue and (kRegTaps) taps are loaded once, while the
   // staging loads are in flight.
-  const int cc = threadIdx.x % tc;
-  const int gstep = blockDim.x / tc;
-  const int g0 = static_cast<int>(threadIdx.x) < gstep * tc ? static_cast<int>(threadIdx.x) / tc : 1 << 30;
+  const ThreadChannel tch = thread_channel(tc);
+  const int cc = tch.cc, g0 = tch.g0, gstep = tch.gstep;
   const int c = c0 + cc;
   const bool c_in = c < p.c;
   const int cs = c_in ? c : 0;

@@ -42,6 +42,19 @@ __device__ __forceinline__ void store_staged_vector(const float (&f)[V], float* 
   }
 }
 
+// Where staged unit idx comes from: units of `width` consecutive channels,
+// idx = (r * cols + col) * units + u holds channels c0 + u*width .. of x row
+// r0 + r, column col0 + col. Returns its element offset in x, or -1 when idx is
+// past `total` or the unit lies outside the image or past the last channel
+// (staged as zero; a 16-byte unit is wholly in or out since C % width == 0).
+__device__ __forceinline__ int staged_source(const InputView& in, int n, int c0, int r0, int col0, int cols,
+                                             int units, int width, int idx, int total) {
+  const int u = idx % units, rc = idx / units;
+  const int ih = r0 + rc / cols, iw = col0 + rc % cols, c = c0 + u * width;
+  if (idx >= total || ih < 0 || ih >= in.h || iw < 0 || iw >= in.w || c >= in.c) return -1;
+  return in.nhwc ? ((n * in.h + ih) * in.w + iw) * in.c + c : ((n * in.c + c) * in.h + ih) * in.w + iw;
+}
+
 // Fills tile[(r * cols + col) * tc + cc] = x(n, c0 + cc, r0 + r, col0 + col)
 // for r < rows, col < cols, cc < tc. The linear index runs with cc fastest,
 // then col: consecutive threads read consecutive addresses in both layouts
@@ -67,12 +80,8 @@ __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, 
       uint4 raw[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int idx = base + u * stride;
-        const int cv = idx % tcv, rc = idx / tcv;
-        const int ih = r0 + rc / cols, iw = col0 + rc % cols, c = c0 + cv * V;
-        raw[u] = uint4{0, 0, 0, 0};  // zero bits: 0.0 in either type
-        if (idx < total && ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c)
-          raw[u] = *reinterpret_cast<const uint4*>(x + ((n * in.h + ih) * in.w + iw) * in.c + c);
+        const int off = staged_source(in, n, c0, r0, col0, cols, tcv, V, base + u * stride, total);
+        raw[u] = off >= 0 ? *reinterpret_cast<const uint4*>(x + off) : uint4{0, 0, 0, 0};  // 0.0 in either type
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -94,15 +103,8 @@ __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, 
     float v[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int idx = base + u * stride;
-      const int cc = idx % tc, rc = idx / tc;
-      const int ih = r0 + rc / cols, iw = col0 + rc % cols, c = c0 + cc;
-      v[u] = 0.f;
-      if (idx < total && ih >= 0 && ih < in.h && iw >= 0 && iw < in.w && c < in.c) {
-        const int off = in.nhwc ? ((n * in.h + ih) * in.w + iw) * in.c + c
-                                : ((n * in.c + c) * in.h + ih) * in.w + iw;
-        v[u] = to_float(x[off]);
-      }
+      const int off = staged_source(in, n, c0, r0, col0, cols, tc, 1, base + u * stride, total);
+      v[u] = off >= 0 ? to_float(x[off]) : 0.f;
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {

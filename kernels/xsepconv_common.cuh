@@ -65,11 +65,10 @@ __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1
   }
 }
 
-// A thread's channel in a fused kernel, fixed for the whole block: cc = tid % tc.
-// Its work groups in every pass are g0, g0 + gstep, ...; threads with g0 >= gstep
-// (only when tc does not divide the block) stage and wait at barriers but
-// compute nothing. Everything that depends on the channel alone is loaded
-// once: its 2x2 direction, the three epilogues and the 2x2 weights.
+// A thread's channel in a fused kernel, fixed for the whole block
+// (thread_channel: cc, and the work groups g0, g0 + gstep, ... of every pass).
+// Everything that depends on the channel alone is loaded once: its 2x2
+// direction, the three epilogues and the 2x2 weights.
 struct FusedChannel {
   int cc, g0, gstep;
   int c;      // c0 + cc
@@ -81,13 +80,10 @@ struct FusedChannel {
 template <typename Params>
 __device__ __forceinline__ FusedChannel fused_channel(const Params& p, int c0, int tc) {
   FusedChannel f;
-  f.cc = threadIdx.x % tc;
-  f.gstep = blockDim.x / tc;
-  // Threads past gstep * tc would start at group gstep, i.e. repeat the work of
-  // the thread with the same channel and g0 = 0 (duplicate writes: a race), so
-  // they start past every pass' last group instead.
-  const int t = static_cast<int>(threadIdx.x);
-  f.g0 = t < f.gstep * tc ? t / tc : 1 << 30;
+  const ThreadChannel tch = thread_channel(tc);
+  f.cc = tch.cc;
+  f.g0 = tch.g0;
+  f.gstep = tch.gstep;
   f.c = c0 + f.cc;
   f.c_in = f.c < p.c;
   const int cs = f.c_in ? f.c : 0;  // a valid channel to read parameters of
@@ -130,31 +126,32 @@ struct FusedTaps {
 };
 
 // One item's line convolution with one of the thread's two filters:
-//   acc[o] += sum_j w[j] * src[(s*o + j) * step],
-// the 1xK pass along a t1 row (step tc, taps w1 / ws1) or the Kx1 pass down a
-// t2 column (step = one t2 row, taps wk / wsk). Register taps when K is known.
-template <int K, int OPT>
-__device__ __forceinline__ void conv_taps(const float* src, int step, int s, int k,
-                                          const float (&wr)[FusedTaps<K>::kRegs], const float* ws, int wstep,
-                                          float (&acc)[OPT]) {
+//   acc[o] += sum_j w[j] * load(s*o + j),
+// the 1xK pass along a t1 row (taps w1 / ws1), the Kx1 pass down a t2 column or
+// ring of t2 rows (taps wk / wsk). Register taps when K is known.
+template <int K, int OPT, typename Load>
+__device__ __forceinline__ void conv_taps(const Load& load, int s, int k, const float (&wr)[FusedTaps<K>::kRegs],
+                                          const float* ws, int wstep, float (&acc)[OPT]) {
   if constexpr (K > 0) {
     if (s == 1)
-      conv_line_regs<K, 1, OPT>(src, step, wr, acc);
+      conv_window_fixed<K, 1, OPT>(load, wr, acc);
     else
-      conv_line_regs<K, 2, OPT>(src, step, wr, acc);
+      conv_window_fixed<K, 2, OPT>(load, wr, acc);
   } else {
-    conv_line_any<OPT>(src, step, s, k, ws, wstep, acc);
+    conv_window_any<OPT>(load, s, k, ws, wstep, acc);
   }
 }
+// t1 values `tc` apart.
 template <int K, int OPT>
 __device__ __forceinline__ void conv_1xk(const float* t1, int tc, int s, int k, const FusedTaps<K>& w,
                                          float (&acc)[OPT]) {
-  conv_taps<K, OPT>(t1, tc, s, k, w.w1, w.ws1, w.tc, acc);
+  conv_taps<K, OPT>([&](int q) { return t1[q * tc]; }, s, k, w.w1, w.ws1, w.tc, acc);
 }
+// t2 rows `row_step` apart.
 template <int K, int OPT>
 __device__ __forceinline__ void conv_kx1(const float* t2, int row_step, int s, int k, const FusedTaps<K>& w,
                                          float (&acc)[OPT]) {
-  conv_taps<K, OPT>(t2, row_step, s, k, w.wk, w.wsk, w.tc, acc);
+  conv_taps<K, OPT>([&](int q) { return t2[q * row_step]; }, s, k, w.wk, w.wsk, w.tc, acc);
 }
 
 }  // namespace xsep::kernels

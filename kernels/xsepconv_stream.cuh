@@ -95,42 +95,17 @@ inline __host__ __device__ XsStreamSmem xs_stream_smem(int k, int s, int gr, int
   return m;
 }
 
-// conv_line_regs along a ring of rows: window row q (q < slots) is ring slot
-// (slot0 + q) mod slots, slot0 < slots, so one conditional subtraction wraps it.
-//   acc[o] += sum_{j<K} wr[j] * row(S*o + j)[0],  o = 0 .. OPT-1.
-template <int K, int S, int OPT>
-__device__ __forceinline__ void conv_ring_regs(const float* ring, int step, int slot0, int slots,
-                                               const float (&wr)[K], float (&acc)[OPT]) {
-#pragma unroll
-  for (int q = 0; q < S * (OPT - 1) + K; ++q) {
-    int slot = slot0 + q;
-    slot = slot >= slots ? slot - slots : slot;
-    const float v = ring[slot * step];
-#pragma unroll
-    for (int o = 0; o < OPT; ++o) {
-      const int j = q - S * o;
-      if (j >= 0 && j < K) acc[o] = fmaf(wr[j], v, acc[o]);
-    }
-  }
-}
-
-// The Kx1 pass of one item, over the t2 ring: acc[o] += sum_i wk[i] * t2 row (s*o + i).
+// The Kx1 pass of one item over the t2 ring: window row q (q < slots) is ring
+// slot (slot0 + q) mod slots, slot0 < slots, so one conditional subtraction wraps it.
+//   acc[o] += sum_i wk[i] * row(s*o + i)[0],  o = 0 .. OPT-1.
 template <int K, int OPT>
 __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int slot0, int slots, int s, int k,
                                               const FusedTaps<K>& w, float (&acc)[OPT]) {
-  if constexpr (K > 0) {
-    if (s == 1)
-      conv_ring_regs<K, 1, OPT>(ring, step, slot0, slots, w.wk, acc);
-    else
-      conv_ring_regs<K, 2, OPT>(ring, step, slot0, slots, w.wk, acc);
-  } else {
-    conv_window_any<OPT>(
-        [&](int q) {
-          const int slot = slot0 + q;
-          return ring[(slot >= slots ? slot - slots : slot) * step];
-        },
-        s, k, w.wsk, w.tc, acc);
-  }
+  const auto load = [&](int q) {
+    const int slot = slot0 + q;
+    return ring[(slot >= slots ? slot - slots : slot) * step];
+  };
+  conv_taps<K, OPT>(load, s, k, w.wk, w.wsk, w.tc, acc);
 }
 
 template <typename T, int K>
