@@ -25,10 +25,12 @@ import sys
 # --fma-tflops overrides it. Memory floors use the copy measured in the same run.
 DEFAULT_FMA_TFLOPS = 33.5
 
-# xsepstream: the fused kernel's row-streaming variant (XSEP_XSEPCONV_KERNEL=stream),
-# timed in a second xsep_bench process whose rows tools/bench.sh renames.
-OPS = ("xsepconv", "xsep3pass", "dwkxk", "cudnn", "xsepstream")
-NAME_RE = re.compile(r"^(?P<op>xsepconv|xsep3pass|dwkxk|cudnn|xsepstream)/(?P<dt>f16|f32)/(?P<lay>nchw|nhwc)/"
+# xsepstream / xseptiled: the fused block with one of its two kernels forced
+# (XSEP_XSEPCONV_KERNEL=stream / =tiled), each timed in its own xsep_bench process
+# whose rows tools/bench.sh renames; xsepconv rows are the library's default choice.
+OPS = ("xsepconv", "xsep3pass", "dwkxk", "cudnn", "xsepstream", "xseptiled")
+FUSED_OPS = ("xsepconv", "xsep3pass", "xsepstream", "xseptiled")
+NAME_RE = re.compile(r"^(?P<op>xsepconv|xsep3pass|dwkxk|cudnn|xsepstream|xseptiled)/(?P<dt>f16|f32)/(?P<lay>nchw|nhwc)/"
                      r"N(?P<n>\d+)_C(?P<c>\d+)_(?P<h>\d+)x(?P<w>\d+)/k(?P<k>\d+)/s(?P<s>\d+)$")
 COPY_RE = re.compile(r"^copy/(?P<dt>f16|f32)/N(?P<n>\d+)_C(?P<c>\d+)_(?P<h>\d+)x(?P<w>\d+)/s(?P<s>\d+)$")
 DRAM_SHAPES = {(64, 96, 56, 56), (32, 256, 56, 56)}
@@ -135,7 +137,7 @@ def derive(res, fma_tflops):
         cudnn = ops.get("cudnn")
         for op, e in ops.items():
             us = e["us"]
-            macs = (4 + 2 * k) if op in ("xsepconv", "xsep3pass", "xsepstream") else k * k
+            macs = (4 + 2 * k) if op in FUSED_OPS else k * k
             compute_floor_us = outputs * macs / (fma_tflops * 1e12) * 1e6
             mem_floor_us = copy_us
             floor = max(x for x in (compute_floor_us, mem_floor_us or 0.0))
@@ -315,17 +317,22 @@ def markdown(meta, rows, targets, res, torch_doc):
                 f"{'' if dram else label.split(';')[0]} |")
         L.append("")
 
-    both = [r for r in rows if r["op"] == "xsepstream"]
-    if both:
-        tiled = {(r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]): r for r in rows if r["op"] == "xsepconv"}
-        L.append("## Fused kernel variants: tiled (default) vs row-streaming\n")
-        L.append("| dtype | layout | shape | K | s | tiled us | stream us | tiled / stream | stream %copy |\n"
-                 "|---|---|---|---|---|---|---|---|---|")
-        for r in sorted(both, key=lambda r: (r["dtype"], r["layout"], r["shape"], r["k"], r["stride"])):
-            t = tiled.get((r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]))
-            L.append(f"| {r['dtype']} | {r['layout']} | {r['shape']} | {r['k']} | {r['stride']} | "
-                     f"{fmt(t and t['us'], '.1f')} | {fmt(r['us'], '.1f')} | "
-                     f"{fmt(t and r['us'] and t['us'] / r['us'], '.2f')} | {fmt(r['pct_copy'])} |")
+    variant = lambda r: (r["dtype"], r["layout"], r["shape"], r["k"], r["stride"])  # noqa: E731
+    forced = {op: {variant(r): r for r in rows if r["op"] == op} for op in ("xseptiled", "xsepstream")}
+    keys = sorted(set(forced["xseptiled"]) | set(forced["xsepstream"]))
+    if keys:
+        default = {variant(r): r for r in rows if r["op"] == "xsepconv"}
+        L.append("## Fused kernel variants: tiled vs row-streaming (each forced)\n")
+        L.append("The default (`xsepconv` rows) is the row-streaming kernel for NHWC with K ≥ 11, "
+                 "the tiled one otherwise.\n")
+        L.append("| dtype | layout | shape | K | s | default us | tiled us | stream us | tiled / stream | "
+                 "stream %copy |\n|---|---|---|---|---|---|---|---|---|---|")
+        for key in keys:
+            t, st, d = forced["xseptiled"].get(key), forced["xsepstream"].get(key), default.get(key)
+            L.append(f"| {' | '.join(str(v) for v in key)} | {fmt(d and d['us'], '.1f')} | "
+                     f"{fmt(t and t['us'], '.1f')} | {fmt(st and st['us'], '.1f')} | "
+                     f"{fmt(t and st and st['us'] and t['us'] and t['us'] / st['us'], '.2f')} | "
+                     f"{fmt(st and st['pct_copy'])} |")
         L.append("")
 
     kern = (torch_doc or {}).get("kernels", [])

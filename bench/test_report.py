@@ -38,6 +38,9 @@ def synthetic_bench():
                         out.append(_entry(f"dwkxk/{key}", copy_us * (1.1 + 0.03 * k * k), "dram"))
                         out.append(_entry(f"xsepconv/{key}", copy_us * (1.15 + 0.01 * k), "dram"))
                         out.append(_entry(f"xsep3pass/{key}", copy_us * (3.5 + 0.02 * k), "dram"))
+                        # The two fused kernels forced (tools/bench.sh renames their rows).
+                        out.append(_entry(f"xseptiled/{key}", copy_us * (1.15 + 0.5 * k), "dram"))
+                        out.append(_entry(f"xsepstream/{key}", copy_us * (1.25 + 0.01 * k), "dram"))
     # A network layer and an errored entry.
     out.append(_entry("copy/f16/N1_C240_14x14/s1", 2.0, "copy"))
     out.append(_entry("xsepconv/f16/nhwc/N1_C240_14x14/k5/s1", 3.0, "mbv3s b5,b6; mbv3s-xsep b5,b6 (XSepConv K=5)"))
@@ -89,6 +92,12 @@ def test_report_on_synthetic_input(tmp_path):
                and x["shape"] == "N64_C96_56x56" and x["k"] == 7 and x["stride"] == 1)
     assert abs(row["pct_copy"] - 100 / 1.22) < 1e-6
     assert "TARGET" not in r.stdout and "status" in r.stdout
+    # The variants table: default, tiled and stream times and their ratio, per shape.
+    assert "## Fused kernel variants: tiled vs row-streaming" in md
+    variants = md.split("## Fused kernel variants")[1].split("\n## ")[0]
+    line = next(x for x in variants.splitlines() if x.startswith("| f16 | nhwc | N64_C96_56x56 | 31 | 1 |"))
+    ratio = float(line.split("|")[9])
+    assert abs(ratio - (1.15 + 0.5 * 31) / (1.25 + 0.01 * 31)) < 0.01, line
 
 
 def test_report_refuses_cpu_smoke_run(tmp_path):

@@ -1,6 +1,7 @@
 // Maps a validated call to the compiled kernel for its dtype and filter size:
 // K = 3, 5, 7, 9 have kernels specialised at compile time, every other odd K
-// up to 31 runs the run-time-K kernel.
+// up to 31 runs the run-time-K kernel. The fused block also picks one of its
+// two kernels (tiled or row-streaming) by layout and K: use_stream_xsepconv().
 #include <cstdlib>
 #include <cstring>
 
@@ -51,20 +52,39 @@ int xsepconv_stream_for_dtype(const XsArgs& a, cudaStream_t s) {
   }
 }
 
-// Developer knob for benchmarking kernel variants: XSEP_XSEPCONV_KERNEL=stream
-// selects the row-streaming fused kernel; unset, `tiled` or anything else the
-// tiled one. Read once per process.
-bool use_stream_xsepconv() {
-  static const bool stream = [] {
+// Which fused kernel runs. By default (unset or `auto`): the row-streaming one
+// for NHWC with K >= 11, the tiled one otherwise. Why K >= 11 in NHWC: there the
+// tiled kernel's 96 KB budget shrinks its tile to 4x4 outputs (K = 13, 31) and
+// its vertical and horizontal halo re-stage each x element ~20x (K = 13) to
+// ~90x (K = 31) and re-run the 2x2 and 1xK passes as often, where the stream
+// kernel (horizontal halo only) stages ~2.4x / ~5x; counts for N64_C96_56x56 in
+// bench/NOTES.md. In NCHW the tiled kernel's 32x32 planes keep the halos small
+// and the two are within ~1.5x of each other, so it stays. K <= 9 stays tiled
+// until a GPU compares the two (issue 5's xsepstream rows).
+// Developer knob: XSEP_XSEPCONV_KERNEL=tiled or =stream forces one kernel for
+// every call (benchmarks of the variants); any other value means `auto`. Read
+// once per process.
+enum class FusedChoice { kAuto, kTiled, kStream };
+FusedChoice fused_choice() {
+  static const FusedChoice choice = [] {
     const char* v = std::getenv("XSEP_XSEPCONV_KERNEL");
-    return v != nullptr && std::strcmp(v, "stream") == 0;
+    if (v != nullptr && std::strcmp(v, "stream") == 0) return FusedChoice::kStream;
+    if (v != nullptr && std::strcmp(v, "tiled") == 0) return FusedChoice::kTiled;
+    return FusedChoice::kAuto;
   }();
-  return stream;
+  return choice;
+}
+bool use_stream_xsepconv(const XsArgs& a) {
+  switch (fused_choice()) {
+    case FusedChoice::kStream: return true;
+    case FusedChoice::kTiled: return false;
+    default: return a.nhwc && a.k >= 11;
+  }
 }
 
 template <bool kF16>
 int xsepconv_for_dtype(const XsArgs& a, cudaStream_t s) {
-  if (use_stream_xsepconv()) return xsepconv_stream_for_dtype<kF16>(a, s);
+  if (use_stream_xsepconv(a)) return xsepconv_stream_for_dtype<kF16>(a, s);
   switch (a.k) {
     case 3: return launch_xsepconv<kF16, 3>(a, s);
     case 5: return launch_xsepconv<kF16, 5>(a, s);

@@ -187,20 +187,23 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
       [ "$rc" -eq 2 ] && break  # no device / bad flags: the other chunks would fail the same way
     fi
   done
-  # The fused kernel's row-streaming variant on the DRAM shapes, in its own
-  # process (the library reads XSEP_XSEPCONV_KERNEL once); rows renamed to
-  # xsepstream/... so that report.py sets them beside the default kernel.
+  # The fused block's two kernels forced in turn on the DRAM shapes, each in its
+  # own process (the library reads XSEP_XSEPCONV_KERNEL once); rows renamed to
+  # xsepstream/... and xseptiled/... so that report.py sets them side by side
+  # (the xsepconv/... rows are the default choice: tiled, or stream for NHWC K >= 11).
   if [ "$quick" = 0 ] && [ ${#bench_jsons[@]} -gt 0 ]; then
-    b=$(( bench_total / 6 )); [ "$b" -lt 10 ] && b=10
-    log "xsep_bench stream variant (budget ${b}s)"
-    XSEP_XSEPCONV_KERNEL=stream timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" \
-      --benchmark_filter="^xsepconv/[a-z0-9]+/[a-z]+/$dram" \
-      --benchmark_out="$TMP/bench-stream.json" --benchmark_out_format=json "$ctx" \
-      --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
-    if [ -s "$TMP/bench-stream.json" ]; then
-      sed -i 's|"xsepconv/|"xsepstream/|g' "$TMP/bench-stream.json"
-      bench_jsons+=("$TMP/bench-stream.json")
-    fi
+    for variant in stream tiled; do
+      b=$(( bench_total / 8 )); [ "$b" -lt 10 ] && b=10
+      log "xsep_bench fused kernel forced to $variant (budget ${b}s)"
+      XSEP_XSEPCONV_KERNEL=$variant timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" \
+        --benchmark_filter="^xsepconv/[a-z0-9]+/[a-z]+/$dram" \
+        --benchmark_out="$TMP/bench-$variant.json" --benchmark_out_format=json "$ctx" \
+        --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
+      if [ -s "$TMP/bench-$variant.json" ]; then
+        sed -i "s|\"xsepconv/|\"xsep$variant/|g" "$TMP/bench-$variant.json"
+        bench_jsons+=("$TMP/bench-$variant.json")
+      fi
+    done
   fi
   if [ ${#bench_jsons[@]} -gt 0 ]; then
     $PY - "$RAW/xsep_bench.json" "${bench_jsons[@]}" <<'EOF'
