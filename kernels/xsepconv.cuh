@@ -104,14 +104,17 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
   // col .. col+kOpt-1 with col = (g / R) * kOpt.
   // Direction (pad_top pt, pad_left pl): t1(r, col) = sum_ij w[i][j] x(r - pt + i, col - pl + j),
   // which sits at window row r + 1 - pt + i, column col + 1 - pl + j.
+  // Rows outside the image (and channels past C) are skipped: their t2 row is
+  // zero, which pass 2 writes without reading t1 (row_needed).
+  const auto row_needed = [&](int r) { return f.c_in && ra + r >= 0 && ra + r < H; };
   {
     const int gw = L.c1 / kOpt;
     const int xrow_step = L.xcols * tc;
     for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
       const int r = g % L.rows, col = (g / L.rows) * kOpt;
+      if (!row_needed(r)) continue;
       const float* x0 = xw + (r + 1 - f.pt) * xrow_step + (col + 1 - f.pl) * tc + cc;
-      t1_segment_regs(x0, x0 + xrow_step, tc, f.w2, f.e1, ra + r >= 0 && ra + r < H, f.c_in, ca + col, W,
-                      t1 + r * t1row_step + col * tc + cc);
+      t1_segment_regs(x0, x0 + xrow_step, tc, f.w2, f.e1, ca + col, W, t1 + r * t1row_step + col * tc + cc);
     }
   }
   __syncthreads();
@@ -122,13 +125,14 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
     const int gw = p.tile_w / kOpt;
     for (int g = f.g0; g < L.rows * gw; g += f.gstep) {
       const int r = g % L.rows, oc = (g / L.rows) * kOpt;
-      float acc[kOpt] = {};
-      conv_1xk<K, kOpt>(t1 + r * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
-      const bool row_in = ra + r >= 0 && ra + r < H && f.c_in;
       float* dst = t2 + r * t2row_step + oc * tc + cc;
-      apply_epilogue(f.e2, acc);
+      float acc[kOpt] = {};
+      if (row_needed(r)) {
+        conv_1xk<K, kOpt>(t1 + r * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
+        apply_epilogue(f.e2, acc);
+      }
 #pragma unroll
-      for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? acc[o] : 0.f;
+      for (int o = 0; o < kOpt; ++o) dst[o * tc] = acc[o];
     }
   }
   __syncthreads();

@@ -36,12 +36,12 @@ void fill_xsepconv_params(Params& p, const XsArgs& a, int vec) {
 //   t1(o) = E1(w[0][0] x0[o] + w[0][1] x0[o+1] + w[1][0] x1[o] + w[1][1] x1[o+1]),
 // where x0 / x1 point at the filter's top / bottom x row, already shifted by
 // the channel's direction, with consecutive columns `tc` floats apart; w2 holds
-// the 4 weights (w00, w01, w10, w11) in registers. t1 is zero outside the image
-// (the intermediate's own zero padding): when !row_in, !channel_in, or column
-// gc0 + o is outside [0, W). Written to dst[o * tc].
+// the 4 weights (w00, w01, w10, w11) in registers. The caller calls it for rows
+// inside the image and channels below C only; t1 is zero outside the image (the
+// intermediate's own zero padding), so column gc0 + o outside [0, W) gets 0.
+// Written to dst[o * tc].
 __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1, int tc, const float (&w2)[4],
-                                           const ChannelEpilogue& e1, bool row_in, bool channel_in, int gc0,
-                                           int W, float* dst) {
+                                                const ChannelEpilogue& e1, int gc0, int W, float* dst) {
   float a0[kOpt + 1], a1[kOpt + 1];
 #pragma unroll
   for (int e = 0; e <= kOpt; ++e) {
@@ -60,8 +60,7 @@ __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1
 #pragma unroll
   for (int o = 0; o < kOpt; ++o) {
     const int gc = gc0 + o;
-    const bool in = row_in && channel_in && gc >= 0 && gc < W;
-    dst[o * tc] = in ? v[o] : 0.f;
+    dst[o * tc] = gc >= 0 && gc < W ? v[o] : 0.f;
   }
 }
 

@@ -170,15 +170,23 @@ __global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsSt
     // col .. col+kOpt-1 with col = (g / NB) * kOpt.
     // t1(r, col) = sum_ij w[i'][j'] x(r - pt + i', col - pl + j'): x rel row i + 1 - pt + i',
     // x ring column col + 1 - pl + j' (column 0 of the ring is x column ca - 1).
+    // Rows outside the image (and channels past C) are skipped: their t2 row is
+    // zero, which the 1xK pass writes without reading t1 (row_needed below). The
+    // walk starts K/2 rows above the image and ends up to K/2 below it, so at
+    // K = 31 on 56 rows this is ~35 % of the 2x2 and 1xK work.
+    const auto row_needed = [&](int i) {
+      const int r = r_lo + rel0 + i;
+      return f.c_in && r >= 0 && r < H;
+    };
     {
       const int gw = L.c1 / kOpt;
       for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
         const int i = g % L.nb, col = (g / L.nb) * kOpt;
+        if (!row_needed(i)) continue;
         const int xq = rel0 + i + 1 - f.pt;  // x rel row of the filter's top row
         const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
         const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
-        const int r = r_lo + rel0 + i;
-        t1_segment_regs(x0, x1, tc, f.w2, f.e1, r >= 0 && r < H, f.c_in, ca + col, W, t1 + i * t1row_step + col * tc + cc);
+        t1_segment_regs(x0, x1, tc, f.w2, f.e1, ca + col, W, t1 + i * t1row_step + col * tc + cc);
       }
     }
     __syncthreads();
@@ -189,14 +197,14 @@ __global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsSt
       const int gw = tw / kOpt;
       for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
         const int i = g % L.nb, oc = (g / L.nb) * kOpt;
-        float acc[kOpt] = {};
-        conv_1xk<K, kOpt>(t1 + i * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
-        const int r = r_lo + rel0 + i;
-        const bool row_in = r >= 0 && r < H && f.c_in;
         float* dst = t2 + ((rel0 + i) % L.rr) * t2row_step + oc * tc + cc;
-        apply_epilogue(f.e2, acc);
+        float acc[kOpt] = {};
+        if (row_needed(i)) {
+          conv_1xk<K, kOpt>(t1 + i * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
+          apply_epilogue(f.e2, acc);
+        }
 #pragma unroll
-        for (int o = 0; o < kOpt; ++o) dst[o * tc] = row_in ? acc[o] : 0.f;
+        for (int o = 0; o < kOpt; ++o) dst[o * tc] = acc[o];
       }
     }
     __syncthreads();
