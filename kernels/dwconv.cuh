@@ -183,6 +183,7 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   };
   t = shrink_to_fit(t, kAlongH ? kOpt : 1, kAlongH ? 1 : kOpt, 48 * 1024, bytes);
   if (bytes(t) > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+  t = balance_rows(t, a.ho, kAlongH ? kOpt : 1);
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};

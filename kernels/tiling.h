@@ -41,4 +41,16 @@ inline Tile shrink_to_fit(Tile t, int min_h, int min_w, size_t budget,
   return t;
 }
 
+// The same number of tile rows, all of (nearly) equal height: e.g. 56 output
+// rows in tiles of 32 become two tiles of 28 rather than 32 + 24, so no block
+// stages a halo and runs its passes for 8 rows that do not exist. The height
+// stays a multiple of min_h and never grows, so the tile still fits the budget
+// it was shrunk to. Only rows: in NCHW a warp's lanes run along a tile row, and
+// a width that is not 32 would make the lanes past the row's end wrap onto
+// another bank pattern (2-way conflicts with the kernels' odd row pitches).
+inline Tile balance_rows(Tile t, int ho, int min_h) {
+  t.h = std::min(t.h, round_up(ceil_div(ho, ceil_div(ho, t.h)), min_h));
+  return t;
+}
+
 }  // namespace xsep::kernels

@@ -180,6 +180,7 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   };
   t = shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes);
   if (bytes(t) > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+  t = balance_rows(t, a.ho, kOpt);
 
   XsParams p;
   fill_xsepconv_params(p, a, t.vec);
