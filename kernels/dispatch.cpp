@@ -1,6 +1,7 @@
 // Maps a validated call to the compiled kernel for its dtype and filter size:
 // K = 3, 5, 7, 9 have kernels specialised at compile time, every other odd K
-// up to 31 runs the run-time-K kernel. The fused block also picks one of its
+// up to 31 runs the run-time-K kernel (except the row-streaming fused kernel,
+// specialised for every odd K up to 31). The fused block also picks one of its
 // two kernels (tiled or row-streaming) by layout and K: use_stream_xsepconv().
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +42,9 @@ int dwconv_for_dtype(const DwArgs& a, cudaStream_t s) {
   }
 }
 
+// The row-streaming kernel has a compile-time K for every odd K from 3 to 31
+// (taps in registers; it is the default for NHWC K >= 11); only K = 1 takes
+// its run-time-K kernel.
 template <bool kF16>
 int xsepconv_stream_for_dtype(const XsArgs& a, cudaStream_t s) {
   switch (a.k) {
@@ -48,6 +52,17 @@ int xsepconv_stream_for_dtype(const XsArgs& a, cudaStream_t s) {
     case 5: return launch_xsepconv_stream<kF16, 5>(a, s);
     case 7: return launch_xsepconv_stream<kF16, 7>(a, s);
     case 9: return launch_xsepconv_stream<kF16, 9>(a, s);
+    case 11: return launch_xsepconv_stream<kF16, 11>(a, s);
+    case 13: return launch_xsepconv_stream<kF16, 13>(a, s);
+    case 15: return launch_xsepconv_stream<kF16, 15>(a, s);
+    case 17: return launch_xsepconv_stream<kF16, 17>(a, s);
+    case 19: return launch_xsepconv_stream<kF16, 19>(a, s);
+    case 21: return launch_xsepconv_stream<kF16, 21>(a, s);
+    case 23: return launch_xsepconv_stream<kF16, 23>(a, s);
+    case 25: return launch_xsepconv_stream<kF16, 25>(a, s);
+    case 27: return launch_xsepconv_stream<kF16, 27>(a, s);
+    case 29: return launch_xsepconv_stream<kF16, 29>(a, s);
+    case 31: return launch_xsepconv_stream<kF16, 31>(a, s);
     default: return launch_xsepconv_stream<kF16, 0>(a, s);
   }
 }

@@ -108,8 +108,17 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
   conv_taps<K, OPT>(load, s, k, w.wk, w.wsk, w.tc, acc);
 }
 
+// Blocks per SM the compiler must leave registers for (__launch_bounds__): four
+// (64 registers) hide the row loads' latency, and suffice for K <= 9 and for
+// the run-time-K kernel, whose taps live in shared memory. A compile-time
+// K >= 11 keeps its 2K taps in registers: 3 blocks (85 registers) up to K = 17,
+// 2 (128) beyond, where the taps alone take 38..62 registers; with fewer the
+// compiler spills them inside the tap loops. Shared memory allows 3 (K = 31,
+// ~73 KB) to 6 blocks at these sizes, so registers are the limit.
+constexpr int stream_min_blocks(int K) { return K == 0 || K <= 9 ? 4 : K <= 17 ? 3 : 2; }
+
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, 4) xsepconv_stream_kernel(const XsStreamParams p) {
+__global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_stream_kernel(const XsStreamParams p) {
   const int k = K > 0 ? K : p.k;
   const int s = p.s;
   XSEP_DYNAMIC_SMEM(smem);

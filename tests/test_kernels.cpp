@@ -82,6 +82,13 @@ std::vector<Case> full_matrix() {
         for (int s : {1, 2})
           for (int p = 0; p <= XSEP_PAD_SYMMETRIC; ++p) add(Op::kXSep, dt, lay, k, s, static_cast<xsep_pad>(p));
     }
+  // The row-streaming fused kernel (the default for NHWC with K >= 11) has a
+  // compile-time kernel for every odd K up to 31: the ones the loop above skips.
+  for (int k = 11; k <= 29; k += 2) {
+    if (k == 13) continue;
+    for (xsep_dtype dt : dtypes)
+      for (int s : {1, 2}) add(Op::kXSep, dt, XSEP_LAYOUT_NHWC, k, s, static_cast<xsep_pad>(counter % 5));
+  }
   // Pointers with only element alignment take the scalar path.
   for (xsep_dtype dt : dtypes)
     for (Op op : {Op::k2x2, Op::kKxK, Op::kXSep})
