@@ -49,8 +49,8 @@ template <bool kF16, int KH, int KW>
 int launch_dwconv(const DwArgs& args, cudaStream_t stream);
 template <bool kF16, int K>
 int launch_xsepconv(const XsArgs& args, cudaStream_t stream);
-// The row-streaming variant of the fused block (xsepconv_stream_*.cu), chosen
-// by run_xsepconv when XSEP_XSEPCONV_KERNEL=stream (for benchmarking).
+// The row-streaming variant of the fused block (xsepconv_stream*.cu), chosen
+// by run_xsepconv for NHWC with K >= 11 or when XSEP_XSEPCONV_KERNEL=stream.
 template <bool kF16, int K>
 int launch_xsepconv_stream(const XsArgs& args, cudaStream_t stream);
 

@@ -12,8 +12,9 @@
 //   t1(r, c)   needs x rows r-1 .. r+1, cols c-1 .. c+1 (the direction picks two
 //              of each) -> the x window is (R+2) x (C1+2) starting at (ra-1, ca-1)
 //              (staged as (R+2) x (C1+3): see the row pitches below).
-// Outside the image t1 and t2 are zero: the intermediates' own zero padding,
-// which is not the same as evaluating the 2x2 or 1xK filter there.
+// Outside the image t2 is zero: the intermediates' own zero padding, which is
+// not the same as evaluating the 2x2 or 1xK filter there. Those t2 rows are
+// written as zeros and their t1 rows are never computed (nothing reads them).
 #pragma once
 
 #include "launch.h"

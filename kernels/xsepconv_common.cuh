@@ -37,8 +37,9 @@ void fill_xsepconv_params(Params& p, const XsArgs& a, int vec) {
 // where x0 / x1 point at the filter's top / bottom x row, already shifted by
 // the channel's direction, with consecutive columns `tc` floats apart; w2 holds
 // the 4 weights (w00, w01, w10, w11) in registers. The caller calls it for rows
-// inside the image and channels below C only; t1 is zero outside the image (the
-// intermediate's own zero padding), so column gc0 + o outside [0, W) gets 0.
+// inside the image and channels below C only (it skips the other rows: their t2
+// rows are zero, and their t1 rows stay unwritten); within a row, column
+// gc0 + o outside [0, W) gets 0, the intermediate's own zero padding.
 // Written to dst[o * tc].
 __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1, int tc, const float (&w2)[4],
                                                 const ChannelEpilogue& e1, int gc0, int W, float* dst) {

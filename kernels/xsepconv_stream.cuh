@@ -1,7 +1,8 @@
 // The fused XSepConv block (SPEC 2.5), row-streaming variant:
 //   t1 = E1(dw2x2_dir(x)),  t2 = E2(1xK_s(t1)),  y = E3(Kx1_s(t2)).
-// Same contract as xsepconv.cuh (which stays the default; dispatch.cpp picks
-// this one with XSEP_XSEPCONV_KERNEL=stream). Instead of a 2-D tile plus a
+// Same contract as xsepconv.cuh (the tiled kernel). dispatch.cpp picks this one
+// for NHWC with K >= 11, the tiled one otherwise (XSEP_XSEPCONV_KERNEL forces
+// either). Instead of a 2-D tile plus a
 // vertical halo, a block walks down the image, so the 2x2 and 1xK passes are
 // computed once per row (no vertical recompute) and x is read once per strip
 // (plus the K-1 column horizontal halo).
@@ -35,7 +36,9 @@
 // Per batch, three barriers: after staging x, after t1 (t1 buffer [NB][C1S][tc]),
 // after t2; the output pass then reads the ring while the next batch stages x and
 // writes t1 (both regions it does not read), and the next t2 pass is two barriers later.
-// Outside the image t1 and t2 are zero (the intermediates' own zero padding).
+// Outside the image t2 is zero (the intermediates' own zero padding): those t2
+// rows are written as zeros, and their t1 rows are never computed, so the t1
+// buffer holds stale rows from an earlier batch there that nothing may read.
 #pragma once
 
 #include "launch.h"
@@ -111,10 +114,14 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
 // Blocks per SM the compiler must leave registers for (__launch_bounds__): four
 // (64 registers) hide the row loads' latency, and suffice for K <= 9 and for
 // the run-time-K kernel, whose taps live in shared memory. A compile-time
-// K >= 11 keeps its 2K taps in registers: 3 blocks (85 registers) up to K = 17,
-// 2 (128) beyond, where the taps alone take 38..62 registers; with fewer the
-// compiler spills them inside the tap loops. Shared memory allows 3 (K = 31,
-// ~73 KB) to 6 blocks at these sizes, so registers are the limit.
+// K >= 11 keeps its 2K taps in registers: 3 blocks (80 registers, the
+// allocation granularity) up to K = 17, 2 (128) beyond, where the taps alone
+// take 38..62 registers; with fewer the compiler spills them inside the tap
+// loops. At stride 1 shared memory allows 3 (K = 31, ~73 KB) to 6 blocks on
+// the benchmark shapes, so registers are the limit there; at stride 2 the
+// tiles of K = 11..19 take ~77-95 KB (f16, N64_C96), so shared memory already
+// limits them to 2 blocks and the 3-block cap only costs K = 15, 17 their 8 B
+// of spills. The bound is per K, not per stride: a GPU measurement decides.
 constexpr int stream_min_blocks(int K) { return K == 0 || K <= 9 ? 4 : K <= 17 ? 3 : 2; }
 
 template <typename T, int K>

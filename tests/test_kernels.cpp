@@ -28,12 +28,13 @@ struct Shape {
 // Edge shapes: 1x1, C = 1, odd C (no vector path), C a multiple of 8 (vector
 // path for both dtypes), C > 32 (several channel blocks), H or W < K, planes
 // wider / taller than one tile.
-// The last three only in the extra cases at the end of the matrix: tall and
+// The last four only in the extra cases at the end of the matrix: tall and
 // wide planes, for the row-streaming XSepConv kernel's row chunks, several
-// row groups per chunk (ring buffers wrapping) and several column strips.
+// row groups per chunk (ring buffers wrapping) and several column strips; and
+// a plane larger than every filter up to K = 31, so that each tap meets data.
 const Shape kShapes[] = {{1, 1, 1, 1},  {2, 3, 5, 7},  {1, 16, 9, 8},  {1, 9, 13, 11},
                          {1, 40, 6, 5}, {1, 2, 3, 70}, {2, 8, 17, 19}, {1, 5, 33, 3},
-                         {1, 32, 70, 20}, {1, 3, 70, 140}, {1, 8, 12, 140}};
+                         {1, 32, 70, 20}, {1, 3, 70, 140}, {1, 8, 12, 140}, {2, 24, 36, 34}};
 constexpr int kNumShapes = 8;  // the shapes the matrix cycles through
 
 struct Case {
@@ -84,10 +85,14 @@ std::vector<Case> full_matrix() {
     }
   // The row-streaming fused kernel (the default for NHWC with K >= 11) has a
   // compile-time kernel for every odd K up to 31: the ones the loop above skips.
+  // On the 36 x 34 plane: a smaller one would leave the outer taps multiplying zeros only.
   for (int k = 11; k <= 29; k += 2) {
     if (k == 13) continue;
     for (xsep_dtype dt : dtypes)
-      for (int s : {1, 2}) add(Op::kXSep, dt, XSEP_LAYOUT_NHWC, k, s, static_cast<xsep_pad>(counter % 5));
+      for (int s : {1, 2}) {
+        const int i = counter++;
+        cases.push_back(Case{Op::kXSep, dt, XSEP_LAYOUT_NHWC, k, s, static_cast<xsep_pad>(i % 5), 11, (i * 3) % 8, 0});
+      }
   }
   // Pointers with only element alignment take the scalar path.
   for (xsep_dtype dt : dtypes)
@@ -97,6 +102,8 @@ std::vector<Case> full_matrix() {
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 31, 1, XSEP_PAD_SYMMETRIC, 8, 7, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_RIGHT, 9, 3, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_BOTTOM_LEFT, 10, 6, 0});
+  // NCHW Kx1 at stride 1 on 70 rows: 32-row tiles balanced to 3 x 24.
+  cases.push_back(Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 1, XSEP_PAD_TOP_LEFT, 8, 3, 0});
   return cases;
 }
 

@@ -199,6 +199,8 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
         --benchmark_filter="^xsepconv/[a-z0-9]+/[a-z]+/$dram" \
         --benchmark_out="$TMP/bench-$variant.json" --benchmark_out_format=json "$ctx" \
         --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
+      rc=$?
+      [ "$rc" -ne 0 ] && log "xsep_bench ($variant) exited with $rc: $(grep -E '^xsep_bench|error' "$LOG" | tail -1)"
       if [ -s "$TMP/bench-$variant.json" ]; then
         sed -i "s|\"xsepconv/|\"xsep$variant/|g" "$TMP/bench-$variant.json"
         bench_jsons+=("$TMP/bench-$variant.json")

@@ -9,9 +9,9 @@
 #
 # One ncu process per (variant, row): the first launch of the row's xsep kernel (the
 # output check, on a cold cache: ncu flushes caches before each replay pass) is
-# profiled. Rows: N64_C96_56x56 stride 1 at K = 7 (f16 NHWC, f32 NHWC, f32 NCHW) and
-# K = 13 (f16 NHWC), the fused kernel as tiled and stream, and our K x K at K = 3, 5, 7
-# (f16 NHWC); --quick: f16 NHWC K = 7 only. About 5-10 s per row.
+# profiled. Rows: N64_C96_56x56 stride 1 at K = 7 (f16 NHWC, f32 NHWC, f32 NCHW),
+# K = 13 and K = 31 (f16 NHWC), the fused kernel as tiled and stream, and our K x K at
+# K = 3, 5, 7 (f16 NHWC); --quick: f16 NHWC K = 7 only. About 5-10 s per row.
 # Writes $OUT/ncu.md (the table, also printed last) and $OUT/ncu.json, or bench/results/raw/.
 # Never changes the GPU's clocks (--clock-control none).
 set -uo pipefail
@@ -30,7 +30,8 @@ if [ "${1:-}" = "--quick" ]; then
   fused=("f16/nhwc/$shape/k7/s1")
   kxk=()
 else
-  fused=("f16/nhwc/$shape/k7/s1" "f32/nhwc/$shape/k7/s1" "f32/nchw/$shape/k7/s1" "f16/nhwc/$shape/k13/s1")
+  fused=("f16/nhwc/$shape/k7/s1" "f32/nhwc/$shape/k7/s1" "f32/nchw/$shape/k7/s1" "f16/nhwc/$shape/k13/s1"
+         "f16/nhwc/$shape/k31/s1")
   kxk=("f16/nhwc/$shape/k3/s1" "f16/nhwc/$shape/k5/s1" "f16/nhwc/$shape/k7/s1")
 fi
 
