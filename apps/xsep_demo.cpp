@@ -3,7 +3,9 @@
 // kernels (the GPU, or the emulated device in an XSEP_DEVICE=emu build), and
 // prints shapes, MACs per output, checksums, the agreement and timings.
 //
-//   xsep-demo [--n N] [--c C] [--h H] [--w W] [--k K] [--stride S] [--f16] [--nhwc]
+//   xsep-demo [--n N] [--c C] [--h H] [--w W] [--k K] [--stride S] [--f16] [--nhwc] [--xsep-only]
+//
+// --xsep-only skips the KxK convolution (slow on the emulated device for large K).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,12 +27,13 @@ struct Options {
   int k = 7, stride = 1;
   xsep_dtype dtype = XSEP_DTYPE_F32;
   xsep_layout layout = XSEP_LAYOUT_NCHW;
+  bool xsep_only = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "xsep-demo: %s\nusage: xsep-demo [--n N] [--c C] [--h H] [--w W] [--k K] "
-               "[--stride S] [--f16] [--nhwc]\n",
+               "[--stride S] [--f16] [--nhwc] [--xsep-only]\n",
                why);
   std::exit(2);
 }
@@ -54,6 +57,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--stride") o.stride = static_cast<int>(value());
     else if (a == "--f16") o.dtype = XSEP_DTYPE_F16;
     else if (a == "--nhwc") o.layout = XSEP_LAYOUT_NHWC;
+    else if (a == "--xsep-only") o.xsep_only = true;
     else usage(("unknown option " + a).c_str());
   }
   return o;
@@ -189,8 +193,10 @@ int main(int argc, char** argv) {
   const xsep_xsepconv_params pd{o.k, o.stride, schedule[0], d2, d1, dk, relu, relu, relu};
   Result xs = run([&](void* y) { return xsep_ref_xsepconv(&xd, x.data(), &ph, y, nullptr); },
                   [&](void* dx, void* dy) { return xsep_xsepconv(&xd, dx, &pd, dy, nullptr); }, "XSepConv");
-  Result kk = run([&](void* y) { return xsep_ref_dwconvkxk(&xd, x.data(), wkk.data(), o.k, o.stride, &relu, y, nullptr); },
-                  [&](void* dx, void* dy) { return xsep_dwconvkxk(&xd, dx, dkk, o.k, o.stride, &relu, dy, nullptr); }, "KxK");
+  Result kk;
+  if (!o.xsep_only)
+    kk = run([&](void* y) { return xsep_ref_dwconvkxk(&xd, x.data(), wkk.data(), o.k, o.stride, &relu, y, nullptr); },
+             [&](void* dx, void* dy) { return xsep_dwconvkxk(&xd, dx, dkk, o.k, o.stride, &relu, dy, nullptr); }, "KxK");
 
   std::printf("xsep %d.%d.%d (library %d), %s device\n", XSEP_VERSION_MAJOR, XSEP_VERSION_MINOR,
               XSEP_VERSION_PATCH, xsep_version(), have_device ? "with a" : "without a");
@@ -214,7 +220,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
   };
   report("XSepConv", xs, 4 + 2 * o.k);
-  report("KxK dw", kk, o.k * o.k);
+  if (!o.xsep_only) report("KxK dw", kk, o.k * o.k);
   if (have_device) {
     cudaFree(d2), cudaFree(d1), cudaFree(dk), cudaFree(dkk);
   } else {

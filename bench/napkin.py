@@ -21,27 +21,8 @@ K_OPT, THREADS = 4, 256
 REGS = {"dw": 40, "xs": 48}  # ptxas -v, sm_90, CUDA 13.0 (bench/NOTES.md)
 
 
-def round_up(v, m):
-    return (v + m - 1) // m * m
-
-
-def shrink_to_fit(t, min_h, min_w, budget, smem_bytes):
-    """kernels/tiling.h shrink_to_fit; t = [h, w, c, vec]."""
-    h, w, c, vec = t
-    while smem_bytes(h, w, c) > budget:
-        if h > min_h and h >= w:
-            h = max(min_h, round_up(h // 2, min_h))
-        elif w > min_w:
-            w = max(min_w, round_up(w // 2, min_w))
-        elif h > min_h:
-            h = max(min_h, round_up(h // 2, min_h))
-        elif c > 1:
-            c //= 2
-            if c % vec:
-                vec = 1
-        else:
-            break
-    return h, w, c, vec
+# kernels/tiling.h's shrink_to_fit, shared with tile_counts.py (returns [h, w, c, vec]).
+from tile_counts import round_up, shrink_to_fit  # noqa: E402
 
 
 def dw_tile(kh, kw, sh, sw, C, ho, wo, nhwc, f16):

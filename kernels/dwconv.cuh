@@ -208,6 +208,10 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   p.tiles_w = ceil_div(a.wo, t.w);
   p.tiles_c = ceil_div(a.c, t.c);
   const long long blocks = 1LL * a.n * p.tiles_c * p.tiles_h * p.tiles_w;
+  log_launch("dwconv kernel_kh=%d kernel_kw=%d kh=%d kw=%d sh=%d sw=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
+             "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu",
+             KH, KW, a.kh, a.kw, a.sh, a.sw, kF16 ? "f16" : "f32", a.nhwc ? "nhwc" : "nchw", a.n, a.c, a.h, a.w,
+             t.h, t.w, t.c, t.vec, blocks, bytes(t));
   return static_cast<int>(launch_kernel(&dwconv_kernel<T, KH, KW>,
                                         dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
                                         bytes(t), stream, p));

@@ -43,6 +43,14 @@ struct XsArgs {
 int run_dwconv(const DwArgs& args, cudaStream_t stream);
 int run_xsepconv(const XsArgs& args, cudaStream_t stream);
 
+// XSEP_LOG_LAUNCHES=1 (environment, read once per process): every launcher
+// prints one line to stderr before it launches, "xsep launch: <kernel>" and
+// key=value pairs: the problem, the compiled K (0 = run-time K), the tile it
+// chose, blocks and shared-memory bytes. For relating benchmark rows and
+// profiles to tiles, and the test of bench/tile_counts.py. Off by default.
+bool launch_log_enabled();
+void log_launch(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
 // Per-(dtype, filter shape) launchers, explicitly instantiated in the
 // dwconv_*.cu / xsepconv_*.cu files. KH or KW == 0: the run-time-K kernel.
 template <bool kF16, int KH, int KW>

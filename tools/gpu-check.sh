@@ -37,9 +37,9 @@ ninja -C build-gpu -j 16 >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; 
 
 log "GPU test suite (ctest)"
 # The kernel tests always; the python-driven ones only where numpy / onnx /
-# onnxruntime import (they are not guaranteed on that machine).
+# onnxruntime / pytest import (they are not guaranteed on that machine).
 tests='^(api|kernels.*|onnx_conformance|bad_models)$'
-if $PY -c 'import numpy, onnx, onnxruntime' 2>/dev/null; then tests='.*'; fi
+if $PY -c 'import numpy, onnx, onnxruntime, pytest' 2>/dev/null; then tests='.*'; fi
 (cd build-gpu && timeout 240 ctest --output-on-failure -R "$tests") >"$OUT/ctest.log" 2>&1
 result[ctest]=$(grep -E "tests passed|tests failed" "$OUT/ctest.log" | tail -1)
 tail -25 "$OUT/ctest.log"
