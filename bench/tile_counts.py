@@ -106,6 +106,16 @@ def xs_stream_smem(k, s, gr, tw, tc, smem_taps):
     return dict(nb=nb, prologue=rr // nb - 1, c1=c1, xcols=c1 + 3, floats=weights + xring + t1 + t2)
 
 
+def stream_min_blocks(kernel_k):
+    """xsepconv_stream.cuh stream_min_blocks (kernel_k = 0: the run-time-K kernel)."""
+    return 4 if kernel_k == 0 or kernel_k <= 9 else 3 if kernel_k <= 17 else 2
+
+
+def smem_for_blocks(blocks):
+    """tiling.h: sm_90 has 228 KB of shared memory per SM, 1 KB reserved per block."""
+    return 228 * 1024 // blocks - 1024
+
+
 def stream_plan(n, c, h, w, k, s, nhwc, esz):
     ho, wo = out_size(h, s), out_size(w, s)
     vec = staging_vec(c, nhwc, esz)
@@ -140,10 +150,12 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
         return True
 
     sector_tc = min(tc_start, max(vec, 32 // esz)) if nhwc else 1
-    if not shrink(48 * 1024, sector_tc, min(16, tw_start)):
+    preferred = smem_for_blocks(stream_min_blocks(0 if smem_taps else k))
+    largest = max(preferred, 96 * 1024)
+    if not shrink(preferred, sector_tc, min(16, tw_start)):
         st.update(tc=tc_start, tw=tw_start, vec=vec)
-        shrink(96 * 1024, sector_tc, min(16, tw_start))
-        if not shrink(96 * 1024, 1, K_OPT):
+        shrink(largest, sector_tc, min(16, tw_start))
+        if not shrink(largest, 1, K_OPT):
             return None
     tw, tc, vec = balanced(st["tw"]), st["tc"], st["vec"]
     gr = group_rows(tw, tc)

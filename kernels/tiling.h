@@ -11,6 +11,11 @@ namespace xsep::kernels {
 // Outputs per thread along the blocked axis (the register blocking of conv_line).
 constexpr int kOpt = 4;
 
+// Shared memory of an sm_90 SM (H100, H200) and what CUDA reserves per resident
+// block: `blocks` blocks fit an SM when each uses at most smem_for_blocks(blocks).
+constexpr size_t kSmemPerSm = 228 * 1024, kSmemReservedPerBlock = 1024;
+constexpr size_t smem_for_blocks(int blocks) { return kSmemPerSm / blocks - kSmemReservedPerBlock; }
+
 inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 inline int ceil_div(int v, int m) { return (v + m - 1) / m; }
 

@@ -117,11 +117,12 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
 // K >= 11 keeps its 2K taps in registers: 3 blocks (80 registers, the
 // allocation granularity) up to K = 17, 2 (128) beyond, where the taps alone
 // take 38..62 registers; with fewer the compiler spills them inside the tap
-// loops. At stride 1 shared memory allows 3 (K = 31, ~73 KB) to 6 blocks on
-// the benchmark shapes, so registers are the limit there; at stride 2 the
-// tiles of K = 11..19 take ~77-95 KB (f16, N64_C96), so shared memory already
-// limits them to 2 blocks and the 3-block cap only costs K = 15, 17 their 8 B
-// of spills. The bound is per K, not per stride: a GPU measurement decides.
+// loops. The launcher then sizes the tile for that many blocks (a smaller one
+// would add halo work without adding a block). At stride 2 the tiles of
+// K = 11..19 do not fit 75 KB on the benchmark shapes (~77-95 KB, f16 N64_C96),
+// so shared memory limits them to 2 blocks and the 3-block cap only costs
+// K = 15, 17 their 8 B of spills. The bound is per K, not per stride: a GPU
+// measurement decides.
 constexpr int stream_min_blocks(int K) { return K == 0 || K <= 9 ? 4 : K <= 17 ? 3 : 2; }
 
 template <typename T, int K>
@@ -254,9 +255,11 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
 }
 
 // Picks strip width, channels, rows per group and row chunks, then launches.
-// Shared memory: preferably <= 48 KB (four blocks per SM, to hide the row
-// loads' latency) with at least 16 columns and a 32-byte sector of channels
-// (NHWC); otherwise the largest tile that fits 96 KB.
+// Shared memory: preferably small enough for the blocks per SM that the
+// kernel's registers allow (stream_min_blocks: 4 -> 56 KB, 3 -> 75 KB,
+// 2 -> 113 KB; a smaller tile would only cost halo without adding a block),
+// with at least 16 columns and a 32-byte sector of channels (NHWC); otherwise
+// the largest tile that fits max(that, 96 KB).
 template <bool kF16, int K>
 int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
@@ -296,12 +299,14 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   };
   const int sector_tc = a.nhwc ? std::min(tc_start, std::max(vec, 32 / esz)) : 1;
   const int vec_start = vec;
-  if (!shrink(48 * 1024, sector_tc, std::min(16, tw_start))) {
+  const size_t preferred = smem_for_blocks(stream_min_blocks(K));
+  const size_t largest = std::max<size_t>(preferred, 96 * 1024);
+  if (!shrink(preferred, sector_tc, std::min(16, tw_start))) {
     tc = tc_start;
     tw_max = tw_start;
     vec = vec_start;
-    shrink(96 * 1024, sector_tc, std::min(16, tw_start));
-    if (!shrink(96 * 1024, 1, kOpt)) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+    shrink(largest, sector_tc, std::min(16, tw_start));
+    if (!shrink(largest, 1, kOpt)) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
   }
   const int tw = balanced(tw_max);
   const int gr = group_rows(tw, tc);
