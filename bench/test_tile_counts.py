@@ -29,6 +29,15 @@ CASES = [
     (1, 8, 56, 56, 7, 1, False, False),
     (1, 4, 70, 20, 13, 2, False, True),
     (1, 16, 14, 14, 21, 1, True, True),
+    # Paths the shapes above miss (a review listed them): the stream kernel's fallback
+    # shrinking tc below the 32-byte sector at K = 11-17 and at K >= 19 (vec 8 -> 1), the
+    # tiled tile down to 4x4x4 (vec 8 -> 1), K = 1 (the run-time-K kernel, 96 KB fallback)
+    # and NCHW's 128-column strip cap.
+    (1, 16, 28, 1, 11, 2, True, True),
+    (1, 8, 28, 14, 27, 2, True, True),
+    (1, 32, 9, 9, 31, 2, True, True),
+    (1, 16, 10, 17, 1, 2, True, True),
+    (1, 1, 4, 260, 3, 1, False, False),
 ]
 
 

@@ -119,7 +119,7 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
 // take 38..62 registers; with fewer the compiler spills them inside the tap
 // loops. The launcher then sizes the tile for that many blocks (a smaller one
 // would add halo work without adding a block). At stride 2 the tiles of
-// K = 11..19 do not fit 75 KB on the benchmark shapes (~77-95 KB, f16 N64_C96),
+// K = 11..17 do not fit 75 KB on the benchmark shapes (~77-81 KB, f16 N64_C96),
 // so shared memory limits them to 2 blocks and the 3-block cap only costs
 // K = 15, 17 their 8 B of spills. The bound is per K, not per stride: a GPU
 // measurement decides.
