@@ -6,9 +6,9 @@
 // coalesced, zero padded by predication). Each thread keeps one channel and
 // holds its taps in registers (filters of up to 25 taps; 7x7, 9x9 and the
 // run-time K stage them in shared memory too). It computes kOpt consecutive
-// outputs of its channel along W (along H for a Kx1 filter), reusing every
-// loaded value across the taps (conv_line_regs / conv_line), applies the
-// epilogue and writes y once.
+// outputs of its channel along H or W (dw_along_h), reusing every loaded value
+// across the taps (conv_line_regs / conv_line), applies the epilogue and
+// writes y once.
 #pragma once
 
 #include "launch.h"
@@ -29,6 +29,15 @@ struct DwParams {
   int tile_h, tile_w, tile_c;  // the blocked axis' extent is a multiple of kOpt
   int tiles_h, tiles_w, tiles_c;
 };
+
+// The axis a thread's kOpt outputs run along. H for Kx1 filters, and in NCHW
+// for every filter with more than one row (2x2, KxK): a warp's lanes then take
+// consecutive output columns, i.e. consecutive shared-memory words at stride 1,
+// where along W they sat kOpt * stride words apart (2-4-way bank conflicts in
+// NCHW, bench/NOTES.md item 8). Either axis loads S*(kOpt-1)+K values per
+// filter line for kOpt outputs. W for 1xK (no reuse along H) and in NHWC, where
+// lanes are channels and conflict-free either way. Host and device agree on it.
+inline __host__ __device__ bool dw_along_h(int kh, int kw, bool nhwc) { return kh > 1 && (kw == 1 || !nhwc); }
 
 // Filters whose taps a thread keeps in registers: compile-time shapes of at
 // most 25 taps (2x2, 1xK and Kx1 up to K = 9, 3x3, 5x5). 7x7, 9x9 and the
@@ -55,10 +64,9 @@ inline __host__ __device__ DwSmem dw_smem(int kh, int kw, int sh, int sw, int sy
 
 template <typename T, int KH, int KW>
 __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
-  // Kx1 filters reuse loads along H; everything else along W.
-  constexpr bool kAlongH = (KW == 1 && KH != 1);
   const int kh = KH > 0 ? KH : p.kh;
   const int kw = KW > 0 ? KW : p.kw;
+  const bool along_h = dw_along_h(kh, kw, p.in.nhwc);
   XSEP_DYNAMIC_SMEM(smem);
 
   const TileOrigin t0 = tile_origin(p.tiles_h, p.tiles_w, p.tiles_c, p.tile_h, p.tile_w, p.tile_c);
@@ -107,28 +115,32 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
 
   // Group = kOpt outputs of the channel: (gy, gx), gx fastest. NHWC with
   // tc = 32: a warp's threads read consecutive shared words (its channels).
-  // Otherwise neighbouring groups are kOpt * stride columns apart, which costs
-  // bank conflicts (NCHW 2-4 way, NHWC tc = 8 2-way: bench/NOTES.md item 8).
-  const int gh = kAlongH ? p.tile_h / kOpt : p.tile_h;
-  const int gw = kAlongH ? p.tile_w : p.tile_w / kOpt;
+  // NCHW along H: consecutive columns, consecutive words (stride 1). NHWC with
+  // tc = 8 along W: neighbouring groups kOpt * stride columns apart, 2-way
+  // conflicts (bench/NOTES.md item 8).
+  const int gh = along_h ? p.tile_h / kOpt : p.tile_h;
+  const int gw = along_h ? p.tile_w : p.tile_w / kOpt;
   const int row_step = L.cols * tc;  // one window row, in floats
   T* y = static_cast<T*>(p.y);
   for (int g = g0; g < gh * gw; g += gstep) {
     const int gx = g % gw, gy = g / gw;
-    const int r = kAlongH ? gy * kOpt : gy;  // first output's row in the tile
-    const int q = kAlongH ? gx : gx * kOpt;  // and column
+    const int r = along_h ? gy * kOpt : gy;  // first output's row in the tile
+    const int q = along_h ? gx : gx * kOpt;  // and column
     if (oh0 + r >= p.ho || ow0 + q >= p.wo) continue;
     float acc[kOpt] = {};
     const float* base = win + (p.sh * r + dt) * row_step + (p.sw * q + dl) * tc + cc;
     if constexpr (kRegTaps) {
-      if constexpr (kAlongH) {  // Kx1: the KH taps along H
-        float col[KH];
+      if (along_h) {  // filter column j: its KH taps down H, for kOpt rows
 #pragma unroll
-        for (int i = 0; i < KH; ++i) col[i] = wr[i][0];
-        if (p.sh == 1)
-          conv_line_regs<KH, 1, kOpt>(base, row_step, col, acc);
-        else
-          conv_line_regs<KH, 2, kOpt>(base, row_step, col, acc);
+        for (int j = 0; j < KW; ++j) {
+          float col[KH];
+#pragma unroll
+          for (int i = 0; i < KH; ++i) col[i] = wr[i][j];
+          if (p.sh == 1)
+            conv_line_regs<KH, 1, kOpt>(base + j * tc, row_step, col, acc);
+          else
+            conv_line_regs<KH, 2, kOpt>(base + j * tc, row_step, col, acc);
+        }
       } else {
 #pragma unroll
         for (int i = 0; i < KH; ++i) {
@@ -139,9 +151,10 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
         }
       }
     } else {
-      const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]
-      if constexpr (kAlongH) {
-        conv_line<KH, kOpt>(base, row_step, p.sh, kh, wc, tc, acc);  // kw == 1
+      const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]; tap (i, j) is t = i * kw + j
+      if (along_h) {
+        for (int j = 0; j < kw; ++j)
+          conv_line<KH, kOpt>(base + j * tc, row_step, p.sh, kh, wc + j * tc, kw * tc, acc);
       } else {
         for (int i = 0; i < kh; ++i)
           conv_line<KW, kOpt>(base + i * row_step, tc, p.sw, kw, wc + i * kw * tc, tc, acc);
@@ -150,8 +163,8 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
     apply_epilogue(ep, acc);
 #pragma unroll
     for (int o = 0; o < kOpt; ++o) {
-      const int oh = oh0 + r + (kAlongH ? o : 0);
-      const int ow = ow0 + q + (kAlongH ? 0 : o);
+      const int oh = oh0 + r + (along_h ? o : 0);
+      const int ow = ow0 + q + (along_h ? 0 : o);
       if (oh < p.ho && ow < p.wo) y[out_offset(p.in.nhwc, p.c, p.ho, p.wo, n, c, oh, ow)] = from_float<T>(acc[o]);
     }
   }
@@ -162,7 +175,7 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
 template <bool kF16, int KH, int KW>
 int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
-  constexpr bool kAlongH = (KW == 1 && KH != 1);
+  const bool along_h = dw_along_h(a.kh, a.kw, a.nhwc);
   const int vec = staging_vec(a.x, a.nhwc, a.c, int(sizeof(T)));
 
   // Preferred tiles: NCHW walks one channel plane with a wide strip (coalesced
@@ -170,20 +183,20 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   // small spatial patch.
   Tile t;
   if (!a.nhwc) {
-    t = kAlongH ? Tile{std::min(round_up(a.ho, kOpt), 32), std::min(a.wo, 32), 1, 1}
+    t = along_h ? Tile{std::min(round_up(a.ho, kOpt), 32), std::min(a.wo, 32), 1, 1}
                 : Tile{std::min(a.ho, 16), std::min(round_up(a.wo, kOpt), 64), 1, 1};
   } else {
     const int tc = std::min(round_up(a.c, vec), 32);
-    t = kAlongH ? Tile{std::min(round_up(a.ho, kOpt), 8), std::min(a.wo, 4), tc, vec}
+    t = along_h ? Tile{std::min(round_up(a.ho, kOpt), 8), std::min(a.wo, 4), tc, vec}
                 : Tile{std::min(a.ho, 4), std::min(round_up(a.wo, kOpt), 8), tc, vec};
   }
   const int symmetric = a.symmetric ? 1 : 0;
   auto bytes = [&](const Tile& tt) {
     return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c, !kDwRegisterTaps<KH, KW>).floats) * 4;
   };
-  t = shrink_to_fit(t, kAlongH ? kOpt : 1, kAlongH ? 1 : kOpt, 48 * 1024, bytes);
+  t = shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, 48 * 1024, bytes);
   if (bytes(t) > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
-  t = balance_rows(t, a.ho, kAlongH ? kOpt : 1);
+  t = balance_rows(t, a.ho, along_h ? kOpt : 1);
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};
