@@ -158,7 +158,8 @@ __device__ __forceinline__ ThreadChannel thread_channel(int tc) {
 // time the tap conditions fold away and everything stays in registers.
 // conv_window_fixed reads source value q as load(q) (a line of shared memory,
 // or a ring of rows) and takes the K taps from registers (a thread that keeps
-// its channel loads them once); conv_line_regs is it on src[q * step], and
+// its channel loads them once); conv_window_regs picks its stride (1 or 2) at
+// run time, both unrolled, and conv_line_regs is that on src[q * step];
 // conv_line_fixed reads the taps from w[j * wstep] first.
 template <int K, int S, int OPT, typename Load>
 __device__ __forceinline__ void conv_window_fixed(const Load& load, const float (&wr)[K], float (&acc)[OPT]) {
@@ -172,10 +173,17 @@ __device__ __forceinline__ void conv_window_fixed(const Load& load, const float 
     }
   }
 }
-template <int K, int S, int OPT>
-__device__ __forceinline__ void conv_line_regs(const float* src, int step, const float (&wr)[K],
+template <int K, int OPT, typename Load>
+__device__ __forceinline__ void conv_window_regs(const Load& load, int s, const float (&wr)[K], float (&acc)[OPT]) {
+  if (s == 1)
+    conv_window_fixed<K, 1, OPT>(load, wr, acc);
+  else
+    conv_window_fixed<K, 2, OPT>(load, wr, acc);
+}
+template <int K, int OPT>
+__device__ __forceinline__ void conv_line_regs(const float* src, int step, int s, const float (&wr)[K],
                                                float (&acc)[OPT]) {
-  conv_window_fixed<K, S, OPT>([&](int q) { return src[q * step]; }, wr, acc);
+  conv_window_regs<K, OPT>([&](int q) { return src[q * step]; }, s, wr, acc);
 }
 template <int K, int S, int OPT>
 __device__ __forceinline__ void conv_line_fixed(const float* src, int step, const float* w,
@@ -183,7 +191,7 @@ __device__ __forceinline__ void conv_line_fixed(const float* src, int step, cons
   float wr[K];
 #pragma unroll
   for (int j = 0; j < K; ++j) wr[j] = w[j * wstep];
-  conv_line_regs<K, S, OPT>(src, step, wr, acc);
+  conv_window_fixed<K, S, OPT>([&](int q) { return src[q * step]; }, wr, acc);
 }
 
 // The same for a run-time K (the generic path). A window of OPT source values
@@ -241,7 +249,10 @@ __device__ __forceinline__ void conv_line_any(const float* src, int step, int s,
   conv_window_any<OPT>([&](int q) { return src[q * step]; }, s, k, w, wstep, acc);
 }
 
-// Dispatches on the stride so that the fixed-K path is unrolled for both.
+// Taps read from w[j * wstep]; dispatches on the stride so that the fixed-K
+// path is unrolled for both (each branch loads its taps: loading them before
+// the branch costs the 7x7 / 9x9 kernels 8-24 more registers), else the
+// sliding window.
 template <int K, int OPT>
 __device__ __forceinline__ void conv_line(const float* src, int step, int s, int k, const float* w,
                                           int wstep, float (&acc)[OPT]) {

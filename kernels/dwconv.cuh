@@ -136,19 +136,11 @@ __global__ void __launch_bounds__(kThreads) dwconv_kernel(const DwParams p) {
           float col[KH];
 #pragma unroll
           for (int i = 0; i < KH; ++i) col[i] = wr[i][j];
-          if (p.sh == 1)
-            conv_line_regs<KH, 1, kOpt>(base + j * tc, row_step, col, acc);
-          else
-            conv_line_regs<KH, 2, kOpt>(base + j * tc, row_step, col, acc);
+          conv_line_regs<KH, kOpt>(base + j * tc, row_step, p.sh, col, acc);
         }
       } else {
 #pragma unroll
-        for (int i = 0; i < KH; ++i) {
-          if (p.sw == 1)
-            conv_line_regs<KW, 1, kOpt>(base + i * row_step, tc, wr[i], acc);
-          else
-            conv_line_regs<KW, 2, kOpt>(base + i * row_step, tc, wr[i], acc);
-        }
+        for (int i = 0; i < KH; ++i) conv_line_regs<KW, kOpt>(base + i * row_step, tc, p.sw, wr[i], acc);
       }
     } else {
       const float* wc = wts + cc;  // tap t of this channel at wc[t * tc]; tap (i, j) is t = i * kw + j
@@ -194,9 +186,10 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   auto bytes = [&](const Tile& tt) {
     return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c, !kDwRegisterTaps<KH, KW>).floats) * 4;
   };
-  t = shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, 48 * 1024, bytes);
-  if (bytes(t) > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
-  t = balance_rows(t, a.ho, along_h ? kOpt : 1);
+  t = balance_rows(shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, 48 * 1024, bytes), a.ho,
+                   along_h ? kOpt : 1);
+  const size_t smem = bytes(t);
+  if (smem > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};
@@ -224,10 +217,10 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   log_launch("dwconv kernel_kh=%d kernel_kw=%d kh=%d kw=%d sh=%d sw=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
              "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu",
              KH, KW, a.kh, a.kw, a.sh, a.sw, kF16 ? "f16" : "f32", a.nhwc ? "nhwc" : "nchw", a.n, a.c, a.h, a.w,
-             t.h, t.w, t.c, t.vec, blocks, bytes(t));
+             t.h, t.w, t.c, t.vec, blocks, smem);
   return static_cast<int>(launch_kernel(&dwconv_kernel<T, KH, KW>,
                                         dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                                        bytes(t), stream, p));
+                                        smem, stream, p));
 }
 
 }  // namespace xsep::kernels

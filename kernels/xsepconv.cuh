@@ -179,9 +179,9 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   auto bytes = [&](const Tile& tt) {
     return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c, K == 0).floats) * 4;
   };
-  t = shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes);
-  if (bytes(t) > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
-  t = balance_rows(t, a.ho, kOpt);
+  t = balance_rows(shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes), a.ho, kOpt);
+  const size_t smem = bytes(t);
+  if (smem > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
 
   XsParams p;
   fill_xsepconv_params(p, a, t.vec);
@@ -195,9 +195,9 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   log_launch("xsepconv_tiled kernel_k=%d k=%d s=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
              "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu",
              K, a.k, a.stride, kF16 ? "f16" : "f32", a.nhwc ? "nhwc" : "nchw", a.n, a.c, a.h, a.w, t.h, t.w, t.c,
-             t.vec, blocks, bytes(t));
+             t.vec, blocks, smem);
   return static_cast<int>(launch_kernel(&xsepconv_kernel<T, K>, dim3(static_cast<unsigned>(blocks)),
-                                        dim3(kThreads), bytes(t), stream, p));
+                                        dim3(kThreads), smem, stream, p));
 }
 
 }  // namespace xsep::kernels

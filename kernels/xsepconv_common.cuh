@@ -133,10 +133,7 @@ template <int K, int OPT, typename Load>
 __device__ __forceinline__ void conv_taps(const Load& load, int s, int k, const float (&wr)[FusedTaps<K>::kRegs],
                                           const float* ws, int wstep, float (&acc)[OPT]) {
   if constexpr (K > 0) {
-    if (s == 1)
-      conv_window_fixed<K, 1, OPT>(load, wr, acc);
-    else
-      conv_window_fixed<K, 2, OPT>(load, wr, acc);
+    conv_window_regs<K, OPT>(load, s, wr, acc);
   } else {
     conv_window_any<OPT>(load, s, k, ws, wstep, acc);
   }

@@ -302,10 +302,12 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   const size_t preferred = smem_for_blocks(stream_min_blocks(K));
   const size_t largest = std::max<size_t>(preferred, 96 * 1024);
   if (!shrink(preferred, sector_tc, std::min(16, tw_start))) {
-    tc = tc_start;
-    tw_max = tw_start;
-    vec = vec_start;
-    shrink(largest, sector_tc, std::min(16, tw_start));
+    if (largest > preferred) {  // else the same search again would end where this one did
+      tc = tc_start;
+      tw_max = tw_start;
+      vec = vec_start;
+      shrink(largest, sector_tc, std::min(16, tw_start));
+    }
     if (!shrink(largest, 1, kOpt)) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
   }
   const int tw = balanced(tw_max);
