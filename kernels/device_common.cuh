@@ -21,13 +21,16 @@ namespace xsep::kernels {
 // Threads per block of every kernel in the library.
 constexpr int kThreads = 256;
 
-// ---- The only emulator switch points: shared memory and the launch ----------
+// ---- The emulator switch points: shared memory and the launch (and the
+// tensor-core fragments, tensor_core.cuh) -------------------------------------
+// Dynamic shared memory is 32-byte aligned: wmma fragments load from and store
+// to 256-bit aligned addresses (the emulator allocates it 64-byte aligned).
 #if defined(XSEP_EMU)
 #define XSEP_DYNAMIC_SMEM(name) \
   float* name = reinterpret_cast<float*>(::xsep::emu::t_state.smem)
 #else
 #define XSEP_DYNAMIC_SMEM(name)                                  \
-  extern __shared__ __align__(16) unsigned char xsep_smem_raw_[]; \
+  extern __shared__ __align__(32) unsigned char xsep_smem_raw_[]; \
   float* name = reinterpret_cast<float*>(xsep_smem_raw_)
 #endif
 
