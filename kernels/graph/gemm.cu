@@ -1,5 +1,7 @@
 // Strided batched GEMM with a fused epilogue (graph_kernels.h: gemm): the
-// kernel behind pointwise convolutions (NCHW and NHWC), Gemm and MatMul.
+// kernel behind pointwise convolutions (NCHW and NHWC), Gemm and MatMul, on
+// CUDA cores in float32; and the host side that prepares the problem and picks
+// between this kernel and the tensor-core one (gemm_tc.cu) for float16 networks.
 //
 // A block computes a BM x BN tile of one batch entry's output, BM = 16*TM and
 // BN = 16*TN (TM, TN in {1, 2, 4}); its 256 threads form a 16 x 16 grid and
@@ -17,36 +19,16 @@
 // the k stride is 1, else m / n fastest). The host transposes the problem
 // (Y^T = B^T A^T) when y is contiguous along m, so that stores walk n.
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
+#include "gemm_params.cuh"
 #include "gemm_tiles.h"
-#include "graph_common.cuh"
 
 namespace xsep::kernels::graph {
 namespace {
 
 constexpr int kBK = 16;
-
-struct GemmParams {
-  int m, n, k;
-  int tiles_m, tiles_n;
-  const void* a;
-  int64_t a_b, a_m, a_k;
-  const void* b;
-  int64_t b_b, b_k, b_n;
-  const void* ks;  // null: no kscale
-  int64_t ks_b, ks_k;
-  const void* c;  // null: no C
-  int64_t c_b, c_m, c_n;
-  void* y;
-  int64_t y_b, y_m, y_n;
-  const float* bias_m;  // bias[m] or null
-  const float* bias_n;  // bias[n] or null
-  float alpha, beta;
-  Act act;
-  bool ks_f16, ks_on_a, c_f16, y_f16;
-  bool a_kfast, b_kfast;  // loader thread mapping: k fastest, else m / n fastest
-};
 
 // Shared memory of one (TM, TN) kernel: two buffers of A [BK][BM + 4] (k-major,
 // so a thread's TM rows are one vector load) and B [BK][BN + 4]. The padding
@@ -82,13 +64,8 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
   float* const Bs = smem + 2 * BK * LDA;  // [2][BK][LDB]
 
   const int tid = static_cast<int>(threadIdx.x);
-  // blockIdx.x = (batch * tiles_m + tile_m) * tiles_n + tile_n
-  int blk = static_cast<int>(blockIdx.x);
-  const int tile_n = blk % p.tiles_n;
-  blk /= p.tiles_n;
-  const int tile_m = blk % p.tiles_m;
-  const int bat = blk / p.tiles_m;
-  const int m0 = tile_m * BM, n0 = tile_n * BN;
+  const GemmBlock blk = gemm_block(p, BM, BN);
+  const int bat = blk.bat, m0 = blk.m0, n0 = blk.n0;
 
   const TA* const a = static_cast<const TA*>(p.a) + bat * p.a_b + m0 * p.a_m;
   const TB* const b = static_cast<const TB*>(p.b) + bat * p.b_b + n0 * p.b_n;
@@ -188,21 +165,14 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
     __syncthreads();
   }
 
-  // Epilogue: alpha * acc + bias + beta * C, activation, store.
-  const int64_t c0 = bat * p.c_b, y0 = bat * p.y_b;
+  // Epilogue.
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
     const int m = m0 + ty * TM + i;
-    if (m >= p.m) continue;
-    const float bm = p.bias_m != nullptr ? p.bias_m[m] : 0.f;
 #pragma unroll
     for (int j = 0; j < TN; ++j) {
       const int n = n0 + tx * TN + j;
-      if (n >= p.n) continue;
-      float v = fmaf(p.alpha, acc[i][j], bm);
-      if (p.bias_n != nullptr) v += p.bias_n[n];
-      if (p.c != nullptr) v = fmaf(p.beta, load_act(p.c, c0 + m * p.c_m + n * p.c_n, p.c_f16), v);
-      store_act(p.y, y0 + m * p.y_m + n * p.y_n, p.y_f16, apply_act(p.act, v));
+      if (m < p.m && n < p.n) gemm_store(p, bat, m, n, acc[i][j]);
     }
   }
 }
@@ -227,16 +197,21 @@ GemmKernel pick_kernel(int tm, int tn) {
 // Register-tile extent along an output axis of `v` elements: 16, 32 or 64 per block.
 int tile_factor(int v) { return v <= 16 ? 1 : v <= 32 ? 2 : 4; }
 
-}  // namespace
-
-XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_tn,
-                                     cudaStream_t stream) {
-  if (g.batch < 0 || g.m < 0 || g.n < 0 || g.k < 0) return kInvalid;
-  if (g.batch == 0 || g.m == 0 || g.n == 0) return 0;  // nothing to write
-  if (g.y == nullptr || (g.k > 0 && (g.a.data == nullptr || g.b.data == nullptr))) return kInvalid;
-  if (g.bias != nullptr && g.bias_axis != 1 && g.bias_axis != 2) return kInvalid;
-
+// The problem as the kernels see it: y contiguous along n (else the host
+// computes Y^T = B^T A^T), and each operand's loader mapping.
+struct Prepared {
   GemmParams p{};
+  bool a_f16 = false, b_f16 = false;
+};
+enum class Check { kInvalid, kEmpty, kWork };
+// kInvalid for bad arguments, kEmpty when there is nothing to write (checked
+// before the pointers, which may then be null), else kWork and `out` filled.
+Check prepare(const GemmArgs& g, Prepared& out) {
+  if (g.batch < 0 || g.m < 0 || g.n < 0 || g.k < 0) return Check::kInvalid;
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return Check::kEmpty;
+  if (g.y == nullptr || (g.k > 0 && (g.a.data == nullptr || g.b.data == nullptr))) return Check::kInvalid;
+  if (g.bias != nullptr && g.bias_axis != 1 && g.bias_axis != 2) return Check::kInvalid;
+  GemmParams& p = out.p;
   p.m = g.m;
   p.n = g.n;
   p.k = g.k;
@@ -269,13 +244,14 @@ XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_
   p.alpha = g.alpha;
   p.beta = g.beta;
   p.act = g.act;
-  bool a_f16 = g.a.f16, b_f16 = g.b.f16;
+  out.a_f16 = g.a.f16;
+  out.b_f16 = g.b.f16;
 
   // y contiguous along m: compute Y^T = B^T A^T so that stores walk n.
   if (std::llabs(p.y_m) < std::llabs(p.y_n)) {
     std::swap(p.m, p.n);
     std::swap(p.a, p.b);
-    std::swap(a_f16, b_f16);
+    std::swap(out.a_f16, out.b_f16);
     const int64_t a_b = p.a_b, a_m = p.a_m, a_k = p.a_k;
     p.a_b = p.b_b, p.a_m = p.b_n, p.a_k = p.b_k;
     p.b_b = a_b, p.b_n = a_m, p.b_k = a_k;
@@ -285,12 +261,17 @@ XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_
   }
   p.a_kfast = p.a_k == 1 || (p.a_m != 1 && std::llabs(p.a_k) < std::llabs(p.a_m));
   p.b_kfast = p.b_k == 1 || (p.b_n != 1 && std::llabs(p.b_k) < std::llabs(p.b_n));
+  return Check::kWork;
+}
 
+// The CUDA-core kernel; tm, tn = 0 pick the tile.
+int run_cuda_core(Prepared& pr, int batch, int force_tm, int force_tn, cudaStream_t stream) {
+  GemmParams& p = pr.p;
   // Tile: as large as the matrix needs, then smaller while the grid would
   // leave most of the GPU idle (a few hundred blocks fill an H100).
   int tm = tile_factor(p.m), tn = tile_factor(p.n);
   auto blocks_of = [&](int fm, int fn) {
-    return int64_t{g.batch} * div_up64(p.m, 16 * fm) * div_up64(p.n, 16 * fn);
+    return int64_t{batch} * div_up64(p.m, 16 * fm) * div_up64(p.n, 16 * fn);
   };
   while (blocks_of(tm, tn) < 264 && (tm > 1 || tn > 1)) {
     if (tn >= tm)
@@ -311,16 +292,80 @@ XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_
   p.ks_on_a = tm <= tn;  // scale the smaller staged tile
 
   GemmKernel kernel;
-  if (a_f16)
-    kernel = b_f16 ? pick_kernel<__half, __half>(tm, tn) : pick_kernel<__half, float>(tm, tn);
+  if (pr.a_f16)
+    kernel = pr.b_f16 ? pick_kernel<__half, __half>(tm, tn) : pick_kernel<__half, float>(tm, tn);
   else
-    kernel = b_f16 ? pick_kernel<float, __half>(tm, tn) : pick_kernel<float, float>(tm, tn);
+    kernel = pr.b_f16 ? pick_kernel<float, __half>(tm, tn) : pick_kernel<float, float>(tm, tn);
   return static_cast<int>(launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)),
                                         dim3(kThreads), gemm_smem_bytes(tm, tn), stream, p));
 }
 
-XSEP_GRAPH_EXPORT int gemm(const GemmArgs& args, cudaStream_t stream) {
-  return gemm_with_tile(args, 0, 0, stream);
+// The tensor-core kernel computes in float16, which a float16 network's
+// output precision allows: y is float16 and at least one operand (the
+// activation) is. Float32 networks keep float32 products (SPEC 5).
+bool tensor_core_eligible(const Prepared& pr) { return pr.p.y_f16 && (pr.a_f16 || pr.b_f16); }
+
+// The tensor-core kernel's block width: as wide as n needs, up to 64.
+int tc_width(int n) { return n <= 16 ? 1 : n <= 32 ? 2 : 4; }
+
+// Developer knob: XSEP_GEMM_KERNEL=cuda_core or =tensor_core forces one kernel
+// (tensor_core where eligible) for every call, to benchmark them against each
+// other; any other value means `auto`. Read once per process.
+GemmKernelChoice env_choice() {
+  static const GemmKernelChoice choice = [] {
+    const char* v = std::getenv("XSEP_GEMM_KERNEL");
+    if (v != nullptr && std::strcmp(v, "cuda_core") == 0) return GemmKernelChoice::kCudaCore;
+    if (v != nullptr && std::strcmp(v, "tensor_core") == 0) return GemmKernelChoice::kTensorCore;
+    return GemmKernelChoice::kAuto;
+  }();
+  return choice;
+}
+
+GemmKernelChoice choose(const GemmArgs& g, const Prepared& pr) {
+  if (!tensor_core_eligible(pr)) return GemmKernelChoice::kCudaCore;
+  const GemmKernelChoice forced = env_choice();
+  if (forced != GemmKernelChoice::kAuto) return forced;
+  // Tensor cores where the grid has at least a block per SM of an H100 (132);
+  // smaller problems (batch-1 layers) keep the CUDA-core kernel's smaller
+  // tiles and wider grids. A guess until measured (bench/NOTES.md item 16).
+  const int bn16 = tc_width(pr.p.n);
+  const int64_t blocks =
+      int64_t{g.batch} * div_up64(pr.p.m, gemm_tc_block_m(bn16)) * div_up64(pr.p.n, gemm_tc_block_n(bn16));
+  return blocks >= 132 ? GemmKernelChoice::kTensorCore : GemmKernelChoice::kCudaCore;
+}
+
+}  // namespace
+
+XSEP_GRAPH_EXPORT GemmKernelChoice gemm_kernel_choice(const GemmArgs& g) {
+  Prepared pr;
+  if (prepare(g, pr) != Check::kWork) return GemmKernelChoice::kAuto;  // no launch
+  return choose(g, pr);
+}
+
+XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_tn,
+                                     cudaStream_t stream) {
+  Prepared pr;
+  const Check c = prepare(g, pr);
+  if (c != Check::kWork) return c == Check::kEmpty ? 0 : kInvalid;
+  return run_cuda_core(pr, g.batch, force_tm, force_tn, stream);
+}
+
+XSEP_GRAPH_EXPORT int gemm_tensor_core(const GemmArgs& g, int bn16, cudaStream_t stream) {
+  Prepared pr;
+  const Check c = prepare(g, pr);
+  if (c != Check::kWork) return c == Check::kEmpty ? 0 : kInvalid;
+  if (!tensor_core_eligible(pr)) return kInvalid;
+  return static_cast<int>(
+      launch_gemm_tc(pr.p, g.batch, pr.a_f16, pr.b_f16, bn16 == 0 ? tc_width(pr.p.n) : bn16, stream));
+}
+
+XSEP_GRAPH_EXPORT int gemm(const GemmArgs& g, cudaStream_t stream) {
+  Prepared pr;
+  const Check c = prepare(g, pr);
+  if (c != Check::kWork) return c == Check::kEmpty ? 0 : kInvalid;  // empty: nothing to write
+  if (choose(g, pr) == GemmKernelChoice::kTensorCore)
+    return static_cast<int>(launch_gemm_tc(pr.p, g.batch, pr.a_f16, pr.b_f16, tc_width(pr.p.n), stream));
+  return run_cuda_core(pr, g.batch, 0, 0, stream);
 }
 
 }  // namespace xsep::kernels::graph

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -26,6 +27,8 @@ namespace {
 
 using namespace xsep::kernels::graph;
 using xsep_test::DeviceBuffer;
+
+constexpr int kInvalidValue = static_cast<int>(cudaErrorInvalidValue);
 
 xsep_dtype dtype_of(bool f16) { return f16 ? XSEP_DTYPE_F16 : XSEP_DTYPE_F32; }
 size_t elem_size(bool f16) { return f16 ? 2 : 4; }
@@ -172,7 +175,8 @@ struct GemmCase {
   bool kscale = false;
   Act act;
   float alpha = 1.f, beta = 1.f;
-  int tm = 0, tn = 0;  // forced block tile (0: gemm()'s own choice)
+  int tm = 0, tn = 0;  // forced block tile of the CUDA-core kernel (0: gemm()'s own choice)
+  int tc = -1;         // >= 0: the tensor-core kernel, blocks 16 * tc wide (0: its own choice)
   int y_pad = 0;       // elements between y's rows (must stay poisoned)
 };
 
@@ -184,7 +188,7 @@ std::string describe(const GemmCase& t) {
     << " Y:" << dname(t.y_f16) << " C:" << int(t.c) << (t.c ? dname(t.c_f16) : "")
     << " bias_axis:" << t.bias_axis << (t.kscale ? " kscale:" : "") << (t.kscale ? dname(t.ks_f16) : "")
     << " alpha:" << t.alpha << " beta:" << t.beta << " act:" << act_name(t.act) << " tile:" << t.tm
-    << "x" << t.tn << " y_pad:" << t.y_pad;
+    << "x" << t.tn << " tc:" << t.tc << " y_pad:" << t.y_pad;
   return s.str();
 }
 
@@ -244,7 +248,9 @@ void run_gemm(const GemmCase& t) {
   g.y_m = t.y_t ? 1 : pitch;
   g.y_n = t.y_t ? pitch : 1;
 
-  const int rc = (t.tm == 0 && t.tn == 0) ? gemm(g, nullptr) : gemm_with_tile(g, t.tm, t.tn, nullptr);
+  const int rc = t.tc >= 0                  ? gemm_tensor_core(g, t.tc, nullptr)
+                 : (t.tm == 0 && t.tn == 0) ? gemm(g, nullptr)
+                                            : gemm_with_tile(g, t.tm, t.tn, nullptr);
   ASSERT_EQ(rc, 0);
 
   Expected e(y.count);
@@ -367,6 +373,89 @@ TEST_F(GraphKernelGemm, PointwiseConvLayouts) {
       t.act = make_act(nhwc ? 4 : 0);
       run_gemm(t);
     }
+}
+
+// The tensor-core kernel (float16 products, float32 accumulation): every block
+// width (256 x 16, 128 x 32, 64 x 64) on sizes that leave partial blocks in m,
+// n and K (K = 33: a partial K step; 70: three steps, the double buffer
+// swapping), with each dtype pair it serves, both loader mappings of both
+// operands (transposed or not), y transposed and padded, kscale staged on A
+// (64 x 64) and on B, C, bias along either axis and every activation.
+TEST_F(GraphKernelGemm, TensorCoreEveryWidth) {
+  int i = 0;
+  for (int tc : {1, 2, 4})
+    for (int k : {33, 70})
+      for (int dt = 0; dt < 3; ++dt) {
+        GemmCase t;
+        t.batch = 1 + i % 2, t.m = 65 + 130 * (tc == 1), t.n = 7 + 64 * (i % 2), t.k = k;
+        t.tc = tc;
+        t.a_f16 = dt != 1, t.b_f16 = dt != 0, t.y_f16 = true;
+        t.a_t = i & 1, t.b_t = (i >> 1) & 1, t.y_t = i % 3 == 2;
+        t.y_pad = i % 3;
+        t.kscale = i % 2 == 0, t.ks_f16 = i % 4 == 0;
+        if (i % 3 != 1) t.c = GemmCase::kFullC, t.c_f16 = i % 2 == 1, t.beta = i % 2 ? -1.5f : 1.f;
+        t.bias_axis = i % 3;
+        t.alpha = i % 4 == 3 ? 0.75f : 1.f;
+        t.act = make_act(i);
+        run_gemm(t);
+        ++i;
+      }
+}
+
+// Pointwise convolutions of a float16 network as gemm() issues them (the
+// float32 weights rounded to float16 while staged), on the tensor-core kernel.
+TEST_F(GraphKernelGemm, TensorCorePointwiseConv) {
+  for (bool nhwc : {false, true})
+    for (int ci : {24, 96}) {
+      const int batch = 2, co = 40, hw = 7 * 7;
+      GemmCase t;
+      t.batch = batch;
+      t.tc = 0;
+      if (!nhwc) {
+        t.m = co, t.n = hw, t.k = ci;
+        t.a_shared = true, t.b_f16 = true, t.bias_axis = 1;
+      } else {
+        t.m = hw, t.n = co, t.k = ci;
+        t.a_f16 = true, t.b_shared = true, t.b_t = true, t.bias_axis = 2;
+      }
+      t.y_f16 = true;
+      t.kscale = true, t.ks_f16 = true;
+      t.c = GemmCase::kFullC, t.c_f16 = true;
+      t.act = make_act(4);
+      run_gemm(t);
+    }
+}
+
+// gemm() picks the tensor cores for a float16 output with a float16 operand
+// when their grid has at least 132 blocks, and runs them; float32 stays on
+// CUDA cores, and so does a float16 problem too small to fill the GPU.
+TEST_F(GraphKernelGemm, TensorCoreChoice) {
+  if (std::getenv("XSEP_GEMM_KERNEL") != nullptr) GTEST_SKIP() << "XSEP_GEMM_KERNEL overrides the choice";
+  const OutArray y(1, true);
+  const DevArray x = random_array(4, true);
+  GemmArgs g;
+  g.batch = 2, g.m = 256 * 66, g.n = 16, g.k = 8;  // NHWC pointwise: 2 x 66 blocks of 256 x 16
+  g.a = g.b = x.op();
+  g.a_m = 8, g.a_k = 1, g.b_k = 1, g.b_n = 8;
+  g.y = y.at(0), g.y_f16 = true, g.y_m = 16, g.y_n = 1;
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kTensorCore);
+  g.batch = 1;  // 66 blocks
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kCudaCore);
+  g.batch = 2, g.y_f16 = false;
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kCudaCore);
+  EXPECT_EQ(gemm_tensor_core(g, 0, nullptr), kInvalidValue);  // float32 output
+  g.y_f16 = true, g.a.f16 = g.b.f16 = false;
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kCudaCore);
+  EXPECT_EQ(gemm_tensor_core(g, 0, nullptr), kInvalidValue);  // no float16 operand
+  g.a.f16 = true;
+  EXPECT_EQ(gemm_tensor_core(g, 3, nullptr), kInvalidValue);  // no such width
+  EXPECT_TRUE(matches(y, Expected(y.count)));                 // nothing written
+
+  GemmCase t;  // the same problem through gemm(), checked
+  t.batch = 2, t.m = 256 * 66, t.n = 16, t.k = 8;
+  t.a_f16 = true, t.b_shared = true, t.b_t = true, t.y_f16 = true;
+  t.bias_axis = 2, t.act = make_act(4);
+  run_gemm(t);
 }
 
 // ---- conv2d -------------------------------------------------------------------------
