@@ -752,6 +752,14 @@ def bench_e2e(args, deadline, log, checks):
                 if args.xsep_run:
                     rows.append(run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp))
                     log(e2e_text(rows[-1]))
+                    # float16: the pointwise GEMMs forced onto each kernel (xsep-run picks tensor
+                    # cores only for grids of >= 132 blocks), to measure what that choice is worth.
+                    for gemm in (("cuda_core", "tensor_core") if dtype == "f16" else ()):
+                        if deadline():
+                            break
+                        rows.append(run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters,
+                                                 tmp, gemm_kernel=gemm))
+                        log(e2e_text(rows[-1]))
                 m = x = None
                 empty_cache()
             ref = None
@@ -784,21 +792,25 @@ def torch_graph_row(variant, batch, dtype, layout, m, x, ref, iters):
         return e2e_row(variant, batch, dtype, layout, "torch_graph", error=str(e)[:200])
 
 
-def run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp):
+def run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp, gemm_kernel=None):
+    """One xsep-run row; gemm_kernel (cuda_core / tensor_core) forces its GEMM kernel (XSEP_GEMM_KERNEL),
+    engine xsep_run[gemm=...]."""
     import numpy as np
+    engine = "xsep_run" if gemm_kernel is None else f"xsep_run[gemm={gemm_kernel}]"
+    env = None if gemm_kernel is None else {**os.environ, "XSEP_GEMM_KERNEL": gemm_kernel}
     inp, outp = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
     np.save(inp, x_np)
     cmd = [args.xsep_run, onnx_path, "--input", inp, "--output", outp, "--batch", str(batch), "--dtype", dtype,
            "--layout", layout, "--iters", str(iters)]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     except subprocess.TimeoutExpired:
-        return e2e_row(variant, batch, dtype, layout, "xsep_run", error="timed out after 300 s")
+        return e2e_row(variant, batch, dtype, layout, engine, error="timed out after 300 s")
     m = LATENCY_RE.search(p.stdout)
     if p.returncode != 0 or not m:
-        return e2e_row(variant, batch, dtype, layout, "xsep_run",
+        return e2e_row(variant, batch, dtype, layout, engine,
                        error=f"exit {p.returncode}: {' '.join((p.stderr or p.stdout).strip().splitlines()[-1:])}")
-    r = e2e_row(variant, batch, dtype, layout, "xsep_run")
+    r = e2e_row(variant, batch, dtype, layout, engine)
     r.update(ms=float(m.group(2)), ms_p90=float(m.group(3)), images_per_s=float(m.group(4)), iters=int(m.group(1)))
     try:
         got = np.load(outp).astype(np.float64)

@@ -28,24 +28,26 @@ def model_dir(tmp_path_factory):
     return d
 
 
-def run_xsep(model, x, tmp_path, backend, extra=()):
+def run_xsep(model, x, tmp_path, backend, extra=(), env=None):
     xin, yout = tmp_path / "x.npy", tmp_path / "y.npy"
     np.save(xin, x)
     proc = subprocess.run([XSEP_RUN, str(model), "--input", str(xin), "--output", str(yout),
-                           "--backend", backend, *extra], capture_output=True, text=True)
+                           "--backend", backend, *extra], capture_output=True, text=True,
+                          env=None if env is None else {**os.environ, **env})
     assert proc.returncode == 0, proc.stderr
     return np.load(yout), proc.stdout
 
 
-def check(model_dir, tmp_path, name, backend, extra=(), batch=1, bound=1e-4):
+def check(model_dir, tmp_path, name, backend, extra=(), batch=1, bound=1e-4, env=None):
     model = model_dir / f"{name}.onnx"
     x = np.random.default_rng(7).standard_normal((batch, 3, 224, 224)).astype(np.float32)
     expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    got, stdout = run_xsep(model, x, tmp_path, backend, extra)
+    got, stdout = run_xsep(model, x, tmp_path, backend, extra, env)
     assert got.shape == expected.shape
     diff = np.abs(got.astype(np.float64) - expected).max()
     scale = np.abs(expected).max()
-    print(f"\n{name} [{backend} {' '.join(extra)} batch {batch}]: max|diff| = {diff:.3e}, "
+    print(f"\n{name} [{backend} {' '.join(extra)} batch {batch}{' ' + str(env) if env else ''}]: "
+          f"max|diff| = {diff:.3e}, "
           f"max|logit| = {scale:.3e}, ratio {diff / scale:.2e}")
     assert diff <= bound * scale, stdout
     assert "top-5 of item 0" in stdout
@@ -69,3 +71,14 @@ def test_cuda_nhwc_f32(model_dir, tmp_path):
 def test_cuda_nhwc_f16_batch2(model_dir, tmp_path):
     check(model_dir, tmp_path, "mbv3s-xsep-k7", "cuda", ("--layout", "nhwc", "--dtype", "f16"), batch=2,
           bound=1e-2)
+
+
+# Float16 networks' pointwise convolutions on the tensor-core GEMM, forced for
+# every GEMM (by default it takes only grids of >= 132 blocks, which these
+# batch-1 networks do not reach): NCHW (x is GEMM's B, rows fastest) and NHWC
+# (x is A, k fastest), with the SE multiplier folded into the GEMM.
+@pytest.mark.skipif("cuda" not in BACKENDS, reason="cuda backend not checked in this build")
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_cuda_f16_tensor_core_gemm(model_dir, tmp_path, layout):
+    check(model_dir, tmp_path, "mbv3s-xsep", "cuda", ("--layout", layout, "--dtype", "f16"), bound=1e-2,
+          env={"XSEP_GEMM_KERNEL": "tensor_core"})
