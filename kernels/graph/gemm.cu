@@ -215,15 +215,16 @@ Check prepare(const GemmArgs& g, Prepared& out) {
   p.m = g.m;
   p.n = g.n;
   p.k = g.k;
-  // With K = 0 the operands are never read (and may be null): no offsets.
+  // With K = 0 the operands are never read (and may be null): every stride is
+  // zeroed, so that no kernel forms an address off a null pointer.
   const bool has_k = g.k > 0;
   p.a = g.a.data;
   p.a_b = has_k ? g.a_b : 0;
   p.a_m = has_k ? g.a_m : 0;
-  p.a_k = g.a_k;
+  p.a_k = has_k ? g.a_k : 0;
   p.b = g.b.data;
   p.b_b = has_k ? g.b_b : 0;
-  p.b_k = g.b_k;
+  p.b_k = has_k ? g.b_k : 0;
   p.b_n = has_k ? g.b_n : 0;
   p.ks = has_k ? g.kscale.data : nullptr;
   p.ks_f16 = g.kscale.f16;
@@ -351,6 +352,7 @@ XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_
 }
 
 XSEP_GRAPH_EXPORT int gemm_tensor_core(const GemmArgs& g, int bn16, cudaStream_t stream) {
+  if (bn16 != 0 && bn16 != 1 && bn16 != 2 && bn16 != 4) return kInvalid;
   Prepared pr;
   const Check c = prepare(g, pr);
   if (c != Check::kWork) return c == Check::kEmpty ? 0 : kInvalid;

@@ -5,6 +5,10 @@
 // 2^-11 per factor in float16's normal range, as large as the float16
 // output's own rounding; SPEC 5's float16 bounds hold, see the tests), products
 // accumulate in float32 on the tensor cores (warp matrix API, 16x16x16 tiles).
+// Known limit: a float32 weight beyond float16's range (|w| > 65504) stages as
+// infinity here, where the CUDA-core kernel would keep it; a network with such
+// weights runs float16 with XSEP_GEMM_KERNEL=cuda_core (README). kscale and
+// the activations of a float16 network are float16 values already.
 //
 // A block of 256 threads (8 warps) computes a BM x BN tile of one batch
 // entry's output, BN = 16 * bn16 and BM = 4096 / BN (256 x 16, 128 x 32 or
@@ -51,6 +55,8 @@ struct TcTile {
 //     (its shared-memory stores are 4-way bank conflicted: rows 20 words apart).
 template <typename T, int ROWS>
 struct Stager {
+  static_assert(kThreads % ROWS == 0 && kThreads % kBK == 0 && (ROWS * kBK) % kThreads == 0,
+                "each mapping fixes one coordinate per thread and gives every thread R slots");
   static constexpr int R = ROWS * kBK / kThreads;
   const T* src;        // the operand at this thread's slot 0 (k step 0)
   int64_t doff;        // element offset between slots

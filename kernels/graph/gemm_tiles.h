@@ -13,8 +13,10 @@ namespace xsep::kernels::graph {
 int gemm_with_tile(const GemmArgs& args, int tm, int tn, cudaStream_t stream);
 
 // gemm(args) on the tensor-core kernel with blocks 16*bn16 outputs wide
-// (bn16 in {1, 2, 4}, 0: as gemm() picks). cudaErrorInvalidValue where that
-// kernel does not apply (y float32, or neither A nor B float16).
+// (bn16 in {1, 2, 4}, 0: as gemm() picks). cudaErrorInvalidValue for any other
+// bn16 and, on a problem with outputs, where that kernel does not apply (y
+// float32, or neither A nor B float16); an empty problem (batch, m or n zero)
+// returns 0 without a launch, as gemm() does.
 int gemm_tensor_core(const GemmArgs& args, int bn16, cudaStream_t stream);
 
 // The kernel gemm(args) launches (kAuto when it launches none), after the

@@ -248,6 +248,8 @@ void run_gemm(const GemmCase& t) {
   g.y_m = t.y_t ? 1 : pitch;
   g.y_n = t.y_t ? pitch : 1;
 
+  if (K == 0) g.a.data = g.b.data = g.kscale.data = nullptr;  // never read: may be null
+
   const int rc = t.tc >= 0                  ? gemm_tensor_core(g, t.tc, nullptr)
                  : (t.tm == 0 && t.tn == 0) ? gemm(g, nullptr)
                                             : gemm_with_tile(g, t.tm, t.tn, nullptr);
@@ -379,8 +381,9 @@ TEST_F(GraphKernelGemm, PointwiseConvLayouts) {
 // width (256 x 16, 128 x 32, 64 x 64) on sizes that leave partial blocks in m,
 // n and K (K = 33: a partial K step; 70: three steps, the double buffer
 // swapping), with each dtype pair it serves, both loader mappings of both
-// operands (transposed or not), y transposed and padded, kscale staged on A
-// (64 x 64) and on B, C, bias along either axis and every activation.
+// operands (transposed or not), y transposed and padded, kscale (of either
+// dtype, batch 1 and 2) staged on A (64 x 64) and on B, C, bias along either
+// axis and every activation.
 TEST_F(GraphKernelGemm, TensorCoreEveryWidth) {
   int i = 0;
   for (int tc : {1, 2, 4})
@@ -392,7 +395,7 @@ TEST_F(GraphKernelGemm, TensorCoreEveryWidth) {
         t.a_f16 = dt != 1, t.b_f16 = dt != 0, t.y_f16 = true;
         t.a_t = i & 1, t.b_t = (i >> 1) & 1, t.y_t = i % 3 == 2;
         t.y_pad = i % 3;
-        t.kscale = i % 2 == 0, t.ks_f16 = i % 4 == 0;
+        t.kscale = (i >> 2) & 1, t.ks_f16 = i % 3 != 1;  // i = 4..7, 12..15
         if (i % 3 != 1) t.c = GemmCase::kFullC, t.c_f16 = i % 2 == 1, t.beta = i % 2 ? -1.5f : 1.f;
         t.bias_axis = i % 3;
         t.alpha = i % 4 == 3 ? 0.75f : 1.f;
@@ -423,6 +426,48 @@ TEST_F(GraphKernelGemm, TensorCorePointwiseConv) {
       t.c = GemmCase::kFullC, t.c_f16 = true;
       t.act = make_act(4);
       run_gemm(t);
+    }
+}
+
+// The tensor-core kernel over several blocks in m and n of every width (m
+// and n of 2 blocks and a part), batch 2 with one operand shared across the
+// batch, K of one partial step (5) and of one half step (16), both loader
+// mappings of each operand.
+TEST_F(GraphKernelGemm, TensorCoreManyBlocks) {
+  int i = 0;
+  for (int tc : {1, 2, 4})
+    for (bool a_rows_fast : {false, true}) {
+      GemmCase t;
+      t.batch = 2, t.m = 2 * (256 / tc) + 33, t.n = 2 * 16 * tc + 5, t.k = a_rows_fast ? 16 : 5;
+      t.tc = tc;
+      t.a_f16 = true, t.b_f16 = i % 3 == 1, t.y_f16 = true;
+      t.a_t = a_rows_fast, t.b_t = !a_rows_fast;  // A [m][k] column-major: rows fastest
+      t.a_shared = i % 2 == 0, t.b_shared = !t.a_shared;
+      t.kscale = true, t.ks_f16 = true;
+      t.bias_axis = 1 + i % 2;
+      t.act = make_act(i);
+      run_gemm(t);
+      ++i;
+    }
+}
+
+// K = 0: y = act(beta C + bias) on either kernel, the operands null (never
+// read) while their strides are not.
+TEST_F(GraphKernelGemm, KZeroIsTheEpilogueAlone) {
+  int i = 0;
+  for (int tc : {-1, 1, 4})
+    for (bool trans : {false, true}) {
+      GemmCase t;
+      t.batch = 2, t.m = 37, t.n = 21, t.k = 0;
+      t.tc = tc;
+      t.a_f16 = t.y_f16 = tc >= 0 || trans;
+      t.a_t = trans, t.b_t = !trans, t.y_t = trans;
+      t.kscale = true, t.ks_f16 = t.y_f16;
+      t.c = GemmCase::kFullC, t.c_f16 = !trans, t.beta = -1.5f;
+      t.bias_axis = 1 + i % 2;
+      t.act = make_act(i + 1);
+      run_gemm(t);
+      ++i;
     }
 }
 
