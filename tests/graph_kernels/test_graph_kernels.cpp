@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -469,6 +470,35 @@ TEST_F(GraphKernelGemm, KZeroIsTheEpilogueAlone) {
       run_gemm(t);
       ++i;
     }
+}
+
+// Random problems (fixed seed) on every kernel: gemm()'s own choice, a forced
+// CUDA-core tile, a forced tensor-core width (when y and an operand are
+// float16); random sizes (K up to 100, K = 0 included), transposes, shared
+// operands, dtypes, C, bias, kscale, alpha, beta, activation, y padding.
+// XSEP_FUZZ_SEED=N draws another set (as the kernels' fuzz cases do).
+TEST_F(GraphKernelGemm, Fuzz) {
+  const char* env = std::getenv("XSEP_FUZZ_SEED");
+  std::mt19937 rng(env != nullptr ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : 20261128u);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int i = 0; i < 64; ++i) {
+    GemmCase t;
+    t.batch = pick(1, 3), t.m = pick(1, 150), t.n = pick(1, 150), t.k = pick(0, 12) == 0 ? 0 : pick(1, 100);
+    t.a_t = pick(0, 1), t.b_t = pick(0, 1), t.y_t = pick(0, 1);
+    t.a_f16 = pick(0, 1), t.b_f16 = pick(0, 1), t.y_f16 = pick(0, 1);
+    t.a_shared = pick(0, 3) == 0, t.b_shared = !t.a_shared && pick(0, 3) == 0;
+    t.c = static_cast<decltype(t.c)>(pick(0, 4)), t.c_f16 = pick(0, 1);
+    t.bias_axis = pick(0, 2);
+    t.kscale = pick(0, 2) == 0, t.ks_f16 = pick(0, 1);
+    t.act = make_act(pick(0, 5));
+    t.alpha = pick(0, 1) ? 1.f : 0.75f, t.beta = pick(0, 1) ? 1.f : -1.5f;
+    t.y_pad = pick(0, 2);
+    const int kernel = pick(0, 2);  // 0: gemm(), 1: a CUDA-core tile, 2: a tensor-core width
+    const int factors[] = {1, 2, 4};
+    if (kernel == 1) t.tm = factors[pick(0, 2)], t.tn = factors[pick(0, 2)];
+    if (kernel == 2 && t.y_f16 && (t.a_f16 || t.b_f16)) t.tc = factors[pick(0, 2)];
+    run_gemm(t);
+  }
 }
 
 // gemm() picks the tensor cores for a float16 output with a float16 operand
