@@ -38,6 +38,10 @@ CASES = [
     (1, 32, 9, 9, 31, 2, True, True),
     (1, 16, 10, 17, 1, 2, True, True),
     (1, 1, 4, 260, 3, 1, False, False),
+    # More blocks than the stream kernel's 264 resident slots (81 KB tiles, 2 per SM):
+    # 300 blocks would be 1.14 waves, paid as 2; two row chunks make 600 (2.27 waves of
+    # half-length blocks), the wave-count choice of the chunk count.
+    (300, 32, 64, 4, 3, 2, True, True),
 ]
 
 

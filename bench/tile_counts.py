@@ -162,11 +162,16 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
     m = xs_stream_smem(k, s, gr, tw, tc, smem_taps)
     strips, tiles_c = ceil_div(wo, tw), ceil_div(c, tc)
     base = n * tiles_c * strips
-    want = ceil_div(2 * 132, min(base, 2 * 132))
-    min_rows = gr * max(1, m["prologue"])
-    chunks = max(1, min(want, ceil_div(ho, min_rows)))
-    chunk_rows = round_up(ceil_div(ho, chunks), gr)
-    chunks = ceil_div(ho, chunk_rows)
+    # Row chunks: least waves x batches per block (kSmCount = 132 SMs).
+    per_sm = max(1, min(stream_min_blocks(0 if smem_taps else k), (228 * 1024) // (m["floats"] * 4 + 1024)))
+    slots = 132 * per_sm
+    chunks, chunk_rows, best = 1, round_up(ho, gr), None
+    for want in range(1, min(ceil_div(ho, gr * max(1, m["prologue"])), 64) + 1):
+        rows = round_up(ceil_div(ho, want), gr)
+        got = ceil_div(ho, rows)
+        cost = ceil_div(base * got, slots) * (rows // gr + m["prologue"])
+        if best is None or cost < best:
+            best, chunks, chunk_rows = cost, got, rows
     rows = inside = xrows = 0
     for q in range(chunks):
         begin = q * chunk_rows

@@ -16,6 +16,10 @@ constexpr int kOpt = 4;
 constexpr size_t kSmemPerSm = 228 * 1024, kSmemReservedPerBlock = 1024;
 constexpr size_t smem_for_blocks(int blocks) { return kSmemPerSm / blocks - kSmemReservedPerBlock; }
 
+// SMs of an H100 SXM / H200, for the launchers' grid-size heuristics (a
+// different count only makes those choices less apt, never wrong).
+constexpr int kSmCount = 132;
+
 inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 inline int ceil_div(int v, int m) { return (v + m - 1) / m; }
 

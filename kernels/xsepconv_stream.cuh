@@ -9,7 +9,8 @@
 //
 // Work of one block: image n, channels c0 .. c0+tc-1, output columns
 // ow0 .. ow0+TW-1 (a "strip"), output rows oh_begin .. oh_end-1 (a "chunk";
-// chunks exist only to make enough blocks, each re-computes its leading rows).
+// chunks exist only to shape the grid, enough blocks in whole waves; each
+// re-computes its leading rows).
 //
 // Index math, s = stride, K = k, GR = output rows per group (a multiple of kOpt):
 //   y(oh, ow)  needs t2 rows s*oh - K/2 .. s*oh + K/2, cols ow   (Kx1, stride s on H)
@@ -314,16 +315,26 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   const int gr = group_rows(tw, tc);
   const XsStreamSmem L = xs_stream_smem(a.k, a.stride, gr, tw, tc, K == 0);
 
-  // Row chunks, only to reach ~2 blocks per SM (132 SMs); each chunk re-computes
-  // P*NB leading t2 rows, so a chunk keeps at least max(1, P) groups.
+  // Row chunks. The blocks are equal, so the grid runs in waves of kSmCount x
+  // per_sm blocks, and a partial last wave idles SMs (768 blocks at 4 per SM
+  // are 1.45 waves, paid as 2). Splitting the rows into chunks multiplies the
+  // blocks and shortens each, but every chunk re-computes its P prologue
+  // batches (P*NB leading t2 rows; a chunk keeps at least max(1, P) groups).
+  // The chunk count minimises waves x batches per block; ties keep fewer.
   const int strips = ceil_div(a.wo, tw), tiles_c = ceil_div(a.c, tc);
   const long long base_blocks = 1LL * a.n * tiles_c * strips;
-  const long long want = ceil_div(2 * 132, static_cast<int>(std::min<long long>(base_blocks, 2 * 132)));
-  const int min_rows = gr * std::max(1, L.prologue);
-  int chunks = static_cast<int>(std::min<long long>(want, ceil_div(a.ho, min_rows)));
-  chunks = std::max(chunks, 1);
-  const int chunk_rows = round_up(ceil_div(a.ho, chunks), gr);
-  chunks = ceil_div(a.ho, chunk_rows);
+  const size_t smem = size_t(L.floats) * 4;
+  const int per_sm = std::max(1, std::min(stream_min_blocks(K), int(kSmemPerSm / (smem + kSmemReservedPerBlock))));
+  const long long slots = 1LL * kSmCount * per_sm;
+  const int max_chunks = std::min(ceil_div(a.ho, gr * std::max(1, L.prologue)), 64);
+  int chunks = 1, chunk_rows = round_up(a.ho, gr);
+  long long best = -1;
+  for (int want = 1; want <= max_chunks; ++want) {
+    const int rows = round_up(ceil_div(a.ho, want), gr);
+    const int got = ceil_div(a.ho, rows);
+    const long long cost = (base_blocks * got + slots - 1) / slots * (rows / gr + L.prologue);
+    if (best < 0 || cost < best) best = cost, chunks = got, chunk_rows = rows;
+  }
 
   XsStreamParams p;
   fill_xsepconv_params(p, a, vec);
