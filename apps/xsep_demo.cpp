@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
   };
   const std::vector<unsigned char> x = to_bytes(random(x_elems, 1.f), o.dtype);
   const std::vector<float> w2 = random(o.c * 4, 0.5f), w1 = random(o.c * o.k, 1.f / std::sqrt(o.k)),
-                           wk = random(o.c * o.k, 1.f / std::sqrt(o.k)),
-                           wkk = random(o.c * o.k * o.k, 1.f / o.k);
+                           wk = random(o.c * o.k, 1.f / std::sqrt(o.k));
+  // Drawn last so that --xsep-only changes none of the other values.
+  const std::vector<float> wkk = o.xsep_only ? std::vector<float>() : random(o.c * o.k * o.k, 1.f / o.k);
   xsep_pad schedule[1];
   xsep_padding_schedule(1, schedule);  // a network with one 2x2 layer: SYMMETRIC
 
@@ -186,7 +187,10 @@ int main(int argc, char** argv) {
     return static_cast<float*>(p);
   };
   float *d2 = nullptr, *d1 = nullptr, *dk = nullptr, *dkk = nullptr;
-  if (have_device) d2 = upload(w2), d1 = upload(w1), dk = upload(wk), dkk = upload(wkk);
+  if (have_device) {
+    d2 = upload(w2), d1 = upload(w1), dk = upload(wk);
+    if (!o.xsep_only) dkk = upload(wkk);
+  }
 
   const xsep_epilogue relu{nullptr, nullptr, XSEP_ACT_RELU};
   const xsep_xsepconv_params ph{o.k, o.stride, schedule[0], w2.data(), w1.data(), wk.data(), relu, relu, relu};

@@ -24,6 +24,7 @@
 
 #include "gemm_params.cuh"
 #include "gemm_tiles.h"
+#include "../tiling.h"
 
 namespace xsep::kernels::graph {
 namespace {
@@ -326,13 +327,13 @@ GemmKernelChoice choose(const GemmArgs& g, const Prepared& pr) {
   if (!tensor_core_eligible(pr)) return GemmKernelChoice::kCudaCore;
   const GemmKernelChoice forced = env_choice();
   if (forced != GemmKernelChoice::kAuto) return forced;
-  // Tensor cores where the grid has at least a block per SM of an H100 (132);
+  // Tensor cores where the grid has at least a block per SM (kSmCount);
   // smaller problems (batch-1 layers) keep the CUDA-core kernel's smaller
   // tiles and wider grids. A guess until measured (bench/NOTES.md item 16).
   const int bn16 = tc_width(pr.p.n);
   const int64_t blocks =
       int64_t{g.batch} * div_up64(pr.p.m, gemm_tc_block_m(bn16)) * div_up64(pr.p.n, gemm_tc_block_n(bn16));
-  return blocks >= 132 ? GemmKernelChoice::kTensorCore : GemmKernelChoice::kCudaCore;
+  return blocks >= kSmCount ? GemmKernelChoice::kTensorCore : GemmKernelChoice::kCudaCore;
 }
 
 }  // namespace
