@@ -84,6 +84,18 @@ template <>
 __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
 
 // ---- Epilogue: y = act(acc * scale[c] + bias[c]) (SPEC 2.4) ------------------
+// Clamps that keep a NaN: fmaxf / fminf return the other operand when one is
+// NaN, so fmaxf(NaN, 0) = 0 would turn a NaN input into a plausible output.
+// These give NaN for NaN, as PyTorch's and ONNX Runtime's activations do.
+// Written with <= / >= so that they equal PTX max.NaN / min.NaN (which also
+// return +0 for max(-0, +0)): nvcc compiles each to one FMNMX.NAN on sm_90,
+// the SASS otherwise unchanged (bench/NOTES.md item 18).
+__device__ __forceinline__ float max_keep_nan(float v, float lo) { return v <= lo ? lo : v; }
+__device__ __forceinline__ float min_keep_nan(float v, float hi) { return v >= hi ? hi : v; }
+__device__ __forceinline__ float clamp_keep_nan(float v, float lo, float hi) {
+  return min_keep_nan(max_keep_nan(v, lo), hi);
+}
+
 struct Epilogue {
   const float* scale;  // [C] or null
   const float* bias;   // [C] or null
@@ -110,15 +122,15 @@ __device__ __forceinline__ void apply_epilogue(const ChannelEpilogue& e, float (
   switch (e.act) {
     case 1:  // RELU
 #pragma unroll
-      for (int o = 0; o < N; ++o) v[o] = fmaxf(v[o], 0.f);
+      for (int o = 0; o < N; ++o) v[o] = max_keep_nan(v[o], 0.f);
       break;
     case 2:  // RELU6
 #pragma unroll
-      for (int o = 0; o < N; ++o) v[o] = fminf(fmaxf(v[o], 0.f), 6.f);
+      for (int o = 0; o < N; ++o) v[o] = clamp_keep_nan(v[o], 0.f, 6.f);
       break;
     case 3:  // HARDSWISH
 #pragma unroll
-      for (int o = 0; o < N; ++o) v[o] = v[o] * fminf(fmaxf(v[o] + 3.f, 0.f), 6.f) * (1.f / 6.f);
+      for (int o = 0; o < N; ++o) v[o] = v[o] * clamp_keep_nan(v[o] + 3.f, 0.f, 6.f) * (1.f / 6.f);
       break;
     default:  // NONE
       break;

@@ -2,6 +2,8 @@
 // reference on random data: every operator x dtype x layout x K x stride x pad
 // mode, epilogues and edge shapes cycled through the matrix. Outputs are
 // poisoned with NaN before each call and a guard band after y must survive.
+// The NaN cases put NaN in x: it must reach y where the reference says
+// (outputs poisoned with a finite value there).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,6 +51,7 @@ struct Case {
   int epilogue;  // 0..7: activation = e % 4, scale/bias present by bit 2
   int x_offset;  // elements x is shifted by (1: misaligned, scalar path)
   Shape dims{};  // a fuzz case's own shape (n > 0), else kShapes[shape]
+  bool nan_x = false;  // NaN at two elements of x (nan_cases)
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
@@ -65,6 +68,7 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
     s += "_shape" + std::to_string(c.shape);
   s += "_ep" + std::to_string(c.epilogue);
   if (c.x_offset) s += "_misaligned";
+  if (c.nan_x) s += "_nan";
   return s;
 }
 
@@ -166,6 +170,29 @@ std::vector<Case> fuzz_cases() {
   return cases;
 }
 
+// NaN in x (channel C/2 of image 0 at the centre of the plane, channel 0 of
+// image 1 at the top-left corner): every operator, dtype, layout, a
+// register-tap K and a large K, both strides, the activations in turn. On the
+// 2 x 24 x 36 x 34 plane NaN reaches part of y and leaves the rest finite.
+std::vector<Case> nan_cases() {
+  std::vector<Case> cases;
+  int counter = 0;
+  auto add = [&](Op op, xsep_dtype dt, xsep_layout lay, int k, int s, xsep_pad pad) {
+    const int i = counter++;
+    Case c{op, dt, lay, k, s, pad, 11, 1 + i % 7, 0};
+    c.nan_x = true;
+    cases.push_back(c);
+  };
+  for (xsep_dtype dt : {XSEP_DTYPE_F32, XSEP_DTYPE_F16})
+    for (xsep_layout lay : {XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC}) {
+      add(Op::k2x2, dt, lay, 2, 1, XSEP_PAD_SYMMETRIC);
+      for (Op op : {Op::k1xK, Op::kKx1, Op::kKxK, Op::kXSep})
+        for (int k : {3, 13})
+          for (int s : {1, 2}) add(op, dt, lay, k, s, static_cast<xsep_pad>(counter % 5));
+    }
+  return cases;
+}
+
 class KernelTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
@@ -191,8 +218,16 @@ void run_case(const Case& c) {
                                               static_cast<int>(c.op) * 3 + c.pad);
 
   // Inputs: x rounded to the I/O type once; the reference reads the same bytes.
-  const std::vector<unsigned char> x_host =
-      xsep_test::encode(xsep_test::random_floats(x_elems, -1.f, 1.f, seed), c.dtype);
+  std::vector<float> x_values = xsep_test::random_floats(x_elems, -1.f, 1.f, seed);
+  if (c.nan_x) {
+    auto at = [&](int n, int ch, int h, int w) {
+      return c.layout == XSEP_LAYOUT_NCHW ? ((size_t(n) * sh.c + ch) * sh.h + h) * sh.w + w
+                                          : ((size_t(n) * sh.h + h) * sh.w + w) * sh.c + ch;
+    };
+    x_values[at(0, sh.c / 2, sh.h / 2, sh.w / 2)] = NAN;
+    x_values[at(sh.n - 1, 0, 0, 0)] = NAN;
+  }
+  const std::vector<unsigned char> x_host = xsep_test::encode(x_values, c.dtype);
   const int taps2 = 4, tapsk = c.op == Op::kKxK ? c.k * c.k : c.k;
   auto weights = [&](int taps, uint32_t s) {
     std::vector<float> w = xsep_test::random_floats(size_t(sh.c) * taps, -1.f, 1.f, s);
@@ -213,7 +248,11 @@ void run_case(const Case& c) {
   const void* x_ptr = x_dev.as<unsigned char>() + c.x_offset * esz;
   constexpr size_t kGuard = 256;
   DeviceBuffer y_dev(y_elems * esz + kGuard);
-  y_dev.fill_bytes(0xFF);  // NaN in both dtypes
+  // Poison: NaN in both dtypes; with NaN inputs a finite value (0x7B7B7B7B =
+  // 1.3e36 as float32, 0x7B7B = 61280 as float16), so that an unwritten
+  // element cannot pass for a propagated NaN.
+  const unsigned char poison = c.nan_x ? 0x7B : 0xFF;
+  y_dev.fill_bytes(poison);
   DeviceBuffer wm(w_main.size() * 4), w2(w2x2.size() * 4), w1(w1xk.size() * 4), wk(wkx1.size() * 4),
       sc(scale.size() * 4), bi(bias.size() * 4);
   wm.upload(w_main);
@@ -243,7 +282,7 @@ void run_case(const Case& c) {
                                 epilogue((c.epilogue + 2) % 8, host)};
   };
 
-  std::vector<unsigned char> y_ref(y_elems * esz, 0xFF);
+  std::vector<unsigned char> y_ref(y_elems * esz, poison);
   const xsep_epilogue ep_host = epilogue(c.epilogue, true), ep_dev = epilogue(c.epilogue, false);
   xsep_status sr = XSEP_STATUS_SUCCESS, sd = XSEP_STATUS_SUCCESS;
   switch (c.op) {
@@ -275,10 +314,13 @@ void run_case(const Case& c) {
 
   const std::vector<unsigned char> y_out = y_dev.download();
   for (size_t i = y_elems * esz; i < y_out.size(); ++i)
-    ASSERT_EQ(y_out[i], 0xFF) << "write past the end of y at byte " << i - y_elems * esz;
-  EXPECT_TRUE(xsep_test::matches_reference(xsep_test::decode(y_ref.data(), y_elems, c.dtype),
-                                           xsep_test::decode(y_out.data(), y_elems, c.dtype),
-                                           c.dtype));
+    ASSERT_EQ(y_out[i], poison) << "write past the end of y at byte " << i - y_elems * esz;
+  const std::vector<double> ref = xsep_test::decode(y_ref.data(), y_elems, c.dtype),
+                            got = xsep_test::decode(y_out.data(), y_elems, c.dtype);
+  if (c.nan_x)
+    EXPECT_TRUE(xsep_test::matches_reference_with_nans(ref, got, c.dtype));
+  else
+    EXPECT_TRUE(xsep_test::matches_reference(ref, got, c.dtype));
 }
 
 TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
@@ -286,5 +328,6 @@ TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Kernel, KernelTest, ::testing::ValuesIn(full_matrix()), case_name);
 INSTANTIATE_TEST_SUITE_P(KernelRace, KernelTest, ::testing::ValuesIn(race_subset()), case_name);
 INSTANTIATE_TEST_SUITE_P(Fuzz, KernelTest, ::testing::ValuesIn(fuzz_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(NaN, KernelTest, ::testing::ValuesIn(nan_cases()), case_name);
 
 }  // namespace

@@ -8,13 +8,14 @@
 
 namespace xsep::kernels::graph {
 
-// The activation applied after every graph kernel's epilogue (graph_kernels.h).
+// The activation applied after every graph kernel's epilogue (graph_kernels.h);
+// NaN in, NaN out (max_keep_nan in device_common.cuh), as ONNX Runtime.
 __device__ __forceinline__ float apply_act(const Act& a, float v) {
   switch (a.kind) {
-    case ActKind::kRelu: return fmaxf(v, 0.f);
-    case ActKind::kClip: return fminf(fmaxf(v, a.lo), a.hi);
-    case ActKind::kHardSwish: return v * fminf(fmaxf(v + 3.f, 0.f), 6.f) * (1.f / 6.f);
-    case ActKind::kHardSigmoid: return fminf(fmaxf(fmaf(a.alpha, v, a.beta), 0.f), 1.f);
+    case ActKind::kRelu: return max_keep_nan(v, 0.f);
+    case ActKind::kClip: return clamp_keep_nan(v, a.lo, a.hi);
+    case ActKind::kHardSwish: return v * clamp_keep_nan(v + 3.f, 0.f, 6.f) * (1.f / 6.f);
+    case ActKind::kHardSigmoid: return clamp_keep_nan(fmaf(a.alpha, v, a.beta), 0.f, 1.f);
     default: return v;
   }
 }

@@ -109,4 +109,29 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
   return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult matches_reference_with_nans(const std::vector<double>& ref,
+                                                       const std::vector<double>& got, xsep_dtype dtype) {
+  if (ref.size() != got.size()) {
+    return ::testing::AssertionFailure() << "size mismatch: ref " << ref.size() << " vs got " << got.size();
+  }
+  std::vector<double> ref_rest, got_rest;
+  size_t nans = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (std::isnan(ref[i]) != std::isnan(got[i]))
+      return ::testing::AssertionFailure() << "[" << i << "] got " << got[i] << ", ref " << ref[i]
+                                           << ": NaN in one and not in the other";
+    if (std::isnan(ref[i])) {
+      ++nans;
+      continue;
+    }
+    ref_rest.push_back(ref[i]);
+    got_rest.push_back(got[i]);
+  }
+  // A case whose reference has no NaN, or nothing else, checks nothing here.
+  if (nans == 0 || ref_rest.empty())
+    return ::testing::AssertionFailure() << "the reference has " << nans << " NaN of " << ref.size()
+                                         << " elements: the case does not test propagation";
+  return matches_reference(ref_rest, got_rest, dtype);
+}
+
 }  // namespace xsep_test

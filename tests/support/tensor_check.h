@@ -31,4 +31,10 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 ::testing::AssertionResult matches_reference(const std::vector<double>& ref,
                                              const std::vector<double>& got, xsep_dtype dtype);
 
+// The same for outputs of inputs that hold NaN: NaN exactly where the reference
+// has NaN (PyTorch's and ONNX Runtime's propagation), the contract above on
+// every other element. Fails when the reference has no NaN or only NaN.
+::testing::AssertionResult matches_reference_with_nans(const std::vector<double>& ref,
+                                                       const std::vector<double>& got, xsep_dtype dtype);
+
 }  // namespace xsep_test
