@@ -6,6 +6,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,26 @@ namespace xsep::graph {
 namespace {
 
 constexpr int64_t kMaxElements = INT32_MAX;  // per tensor, as for the operators
+
+// ONNX's checker and shape inference write several lines ("...\n\n==> Context:
+// ..."); xsep_last_error() is one line, so each run of whitespace that holds a
+// line break becomes one space.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i;
+    bool newline = false;
+    while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) newline |= text[j++] == '\n';
+    if (j > i && newline) {
+      out += ' ';
+      i = j;
+    } else {
+      out += text[i++];
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
 
 std::vector<float> float_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
   std::vector<float> out;
@@ -171,7 +192,7 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    invalid("'" + path + "' fails the ONNX checker: " + std::string(e.what()));
+    invalid("'" + path + "' fails the ONNX checker: " + one_line(e.what()));
   }
 
   Graph g;
@@ -232,7 +253,7 @@ Graph load_onnx(const std::string& path, int64_t batch) {
                                         /*enable_data_propagation=*/true};
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
   } catch (const std::exception& e) {
-    invalid("'" + path + "': shape inference failed: " + std::string(e.what()));
+    invalid("'" + path + "': shape inference failed: " + one_line(e.what()));
   }
 
   // Every tensor's type and static shape, from inputs, outputs and value_info.

@@ -1,0 +1,132 @@
+"""xsep-run on seeded mutations of the MobileNetV3-Small models (model_mutations.py).
+
+What a user gets from a broken model file, whatever is broken: exit status 1 and
+one line "xsep-run: XSEP_STATUS_<INVALID_ARGUMENT|UNSUPPORTED|OUT_OF_MEMORY>:
+xsep_graph_load: ..." — never a crash, a hang or a sanitizer report (CTest runs
+this with the ASan+UBSan build). A mutant that loads must compute what
+onnxruntime computes on it (NaN where onnxruntime has NaN, e.g. a negative BN
+epsilon).
+
+Runs only when XSEP_RUN names an xsep-run binary (CTest sets it), with the
+backends of XSEP_RUN_BACKENDS. The models are shrunk to 32x32 inputs so that the
+mutants which load run in about a second. XSEP_FUZZ_SEED draws another set.
+"""
+import os
+import re
+import subprocess
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from python_ref import build_models
+from python_ref.tests.model_mutations import mutate
+
+XSEP_RUN = os.environ.get("XSEP_RUN")
+BACKENDS = os.environ.get("XSEP_RUN_BACKENDS", "reference").split(",")
+SEED = int(os.environ.get("XSEP_FUZZ_SEED", "20261128"))
+CASES = 60
+SIDE = 32
+
+pytestmark = pytest.mark.skipif(not XSEP_RUN, reason="XSEP_RUN (path of xsep-run) is not set")
+
+REFUSAL = re.compile(r"^xsep-run: XSEP_STATUS_(INVALID_ARGUMENT|UNSUPPORTED|OUT_OF_MEMORY): xsep_graph_load: \S")
+SANITIZER = re.compile(r"Sanitizer|runtime error:|LeakSanitizer")
+
+
+@pytest.fixture(scope="module")
+def bases():
+    out = []
+    for variant in ("mbv3s-xsep", "mbv3s"):
+        model, _ = build_models.build_mbv3s(variant)
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[2].dim_value = dims[3].dim_value = SIDE
+        del model.graph.value_info[:]  # 224x224 shapes; the loader infers them again
+        out.append(model)
+    return out
+
+
+def declared_input_shape(model):
+    """The input's declared shape with a symbolic batch as 1; None when unusable."""
+    if len(model.graph.input) != 1:
+        return None
+    shape = []
+    for d in model.graph.input[0].type.tensor_type.shape.dim:
+        v = d.dim_value if d.HasField("dim_value") else 1
+        v = 1 if v == 0 and not d.HasField("dim_value") else v
+        if not 1 <= v <= 4096:
+            return None
+        shape.append(v)
+    return shape if len(shape) == 4 and np.prod(shape) <= (1 << 22) else None
+
+
+def onnxruntime_output(path, x):
+    """onnxruntime's output on x, or the reason it refuses the model."""
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0], None
+    except Exception as e:  # noqa: BLE001 - any refusal is an answer here
+        return None, str(e).splitlines()[0][:300]
+
+
+@pytest.mark.parametrize("case", range(CASES))
+def test_mutant(bases, tmp_path, case):
+    model, what = mutate(bases[case % 2], SEED * 1000 + case)
+    path = tmp_path / "mutant.onnx"
+    path.write_bytes(model.SerializeToString())
+    shape = declared_input_shape(model)
+    x = None
+    if shape is not None:
+        x = np.random.default_rng(case).standard_normal(shape).astype(np.float32)
+        np.save(tmp_path / "x.npy", x)
+    print(f"\ncase {case} ({what}):")
+    for backend in BACKENDS:
+        args = [XSEP_RUN, str(path), "--backend", backend]
+        if x is not None:
+            args += ["--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert not SANITIZER.search(proc.stderr), proc.stderr[-3000:]
+        assert proc.returncode in (0, 1), f"{what}: exit status {proc.returncode}\n{proc.stderr[-3000:]}"
+        if proc.returncode == 1:
+            message = proc.stderr.strip()
+            print(f"  {backend}: {message[:200]}")
+            assert REFUSAL.match(message), f"{what}: not a load refusal:\n{message}"
+            assert "\n" not in message, message
+            continue
+        print(f"  {backend}: runs")
+        if x is None:
+            continue
+        compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), what)
+
+
+def compare_with_onnxruntime(path, x, got, what):
+    expected, refusal = onnxruntime_output(path, x)
+    assert refusal is None, f"{what}: xsep-run runs it, onnxruntime refuses it: {refusal}"
+    assert got.shape == expected.shape
+    # NaN where onnxruntime has NaN, the same infinities, then the finite values.
+    assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{what}: NaNs differ from onnxruntime"
+    inf = np.isinf(expected)
+    assert np.array_equal(got[inf], expected[inf]), f"{what}: infinities differ from onnxruntime"
+    finite = np.isfinite(expected)
+    if finite.any():
+        diff = np.abs(got[finite].astype(np.float64) - expected[finite]).max()
+        scale = max(np.abs(expected[finite]).max(), 1e-30)
+        assert diff <= 1e-4 * scale, f"{what}: max|diff| {diff:.3e}, max|y| {scale:.3e}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_input_propagates(bases, tmp_path, backend):
+    """One NaN pixel in image 0 of 2: image 0's logits are NaN (the pooling spreads
+    it), image 1's are finite, as in onnxruntime. An activation that maps NaN to 0
+    (fmaxf(NaN, 0) = 0) would return finite logits for image 0."""
+    path = tmp_path / "model.onnx"
+    path.write_bytes(bases[0].SerializeToString())
+    x = np.random.default_rng(3).standard_normal((2, 3, SIDE, SIDE)).astype(np.float32)
+    x[0, 1, SIDE // 2, SIDE // 3] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([XSEP_RUN, str(path), "--backend", backend, "--input", str(tmp_path / "x.npy"),
+                           "--output", str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(tmp_path / "y.npy")
+    assert np.isnan(got[0]).all() and np.isfinite(got[1]).all()
+    compare_with_onnxruntime(path, x, got, "NaN input")
