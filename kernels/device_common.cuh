@@ -87,9 +87,11 @@ __device__ __forceinline__ __half from_float<__half>(float v) { return __float2h
 // Clamps that keep a NaN: fmaxf / fminf return the other operand when one is
 // NaN, so fmaxf(NaN, 0) = 0 would turn a NaN input into a plausible output.
 // These give NaN for NaN, as PyTorch's and ONNX Runtime's activations do.
-// Written with <= / >= so that they equal PTX max.NaN / min.NaN (which also
-// return +0 for max(-0, +0)): nvcc compiles each to one FMNMX.NAN on sm_90,
-// the SASS otherwise unchanged (bench/NOTES.md item 18).
+// Written with <= / >= so that, for the non-NaN bounds used here (0, 6, the
+// graph's Clip limits), they equal PTX max.NaN / min.NaN (+0 for max(-0, +0)
+// included): nvcc compiles each to one FMNMX.NAN on sm_90, the SASS otherwise
+// unchanged (bench/NOTES.md item 18). With a NaN bound they would not: v <= NaN
+// is false, so v comes back where max.NaN gives NaN.
 __device__ __forceinline__ float max_keep_nan(float v, float lo) { return v <= lo ? lo : v; }
 __device__ __forceinline__ float min_keep_nan(float v, float hi) { return v >= hi ? hi : v; }
 __device__ __forceinline__ float clamp_keep_nan(float v, float lo, float hi) {

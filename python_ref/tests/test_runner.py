@@ -82,3 +82,24 @@ def test_cuda_nhwc_f16_batch2(model_dir, tmp_path):
 def test_cuda_f16_tensor_core_gemm(model_dir, tmp_path, layout):
     check(model_dir, tmp_path, "mbv3s-xsep", "cuda", ("--layout", layout, "--dtype", "f16"), bound=1e-2,
           env={"XSEP_GEMM_KERNEL": "tensor_core"})
+
+
+# ONNX Clip without a bound clamps to the float type's lowest / max (not +-inf):
+# Clip(x, min=0) maps +inf to FLT_MAX, as onnxruntime does. Such a Clip is not a
+# ReLU (which keeps +inf), so the cuda backend must not fuse it as one.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_clip_default_bound_saturates_infinity(tmp_path, backend):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 3, 3]) for n in ("x", "y")]
+    lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
+    graph = helper.make_graph([helper.make_node("Clip", ["x", "lo"], ["y"])], "clip", io[:1], io[1:], [lo])
+    model = tmp_path / "clip.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), model)
+    x = np.random.default_rng(5).standard_normal((1, 2, 3, 3)).astype(np.float32)
+    x[0, 0, 0, 0], x[0, 1, 1, 1] = np.inf, -np.inf
+    expected = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert expected[0, 0, 0, 0] == np.finfo(np.float32).max  # onnxruntime's reading of the default
+    got, _ = run_xsep(model, x, tmp_path, backend)
+    assert np.array_equal(got, expected), f"{got.ravel()} vs {expected.ravel()}"

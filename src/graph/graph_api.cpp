@@ -28,18 +28,19 @@ namespace {
 using xsep::detail::fail;
 using xsep::graph::GraphError;
 
-// Runs f, mapping exceptions to a status and this thread's last error.
+// Runs f, mapping exceptions to a status and this thread's last error (one
+// line: some messages, ONNX's checker among them, span several).
 template <class F>
 xsep_status guarded(const char* fn, F&& f) {
   try {
     f();
     return XSEP_STATUS_SUCCESS;
   } catch (const GraphError& e) {
-    return fail(e.status, fn, "%s", e.what());
+    return fail(e.status, fn, "%s", xsep::graph::one_line(e.what()).c_str());
   } catch (const std::bad_alloc&) {
     return fail(XSEP_STATUS_OUT_OF_MEMORY, fn, "out of host memory");
   } catch (const std::exception& e) {
-    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "%s", e.what());
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "%s", xsep::graph::one_line(e.what()).c_str());
   }
 }
 

@@ -99,6 +99,10 @@ struct Graph {
 // runner does not support (see supported_ops.cpp).
 Graph load_onnx(const std::string& path, int64_t batch);
 
+// text with every line break (and the whitespace around it) made one space and
+// the ends trimmed: ONNX's checker messages span lines, xsep_last_error() is one.
+std::string one_line(const std::string& text);
+
 // Throws GraphError unless every node's operator, attributes and input types
 // are supported by the runner.
 void check_supported(const Graph& g);

@@ -16,6 +16,7 @@
 // the pattern and it is not a graph output.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -159,9 +160,12 @@ struct Lowerer {
       a.alpha = n.attr_f("alpha", 0.2f), a.beta = n.attr_f("beta", 0.5f);
     } else if (n.op == "Clip") {
       a.kind = ActKind::kClip;
-      a.lo = -INFINITY, a.hi = INFINITY;
+      // ONNX's defaults are the float type's lowest and max, not +-inf: Clip
+      // without a max turns +inf into FLT_MAX (as onnxruntime and the reference
+      // backend do), so such a Clip is not the API's ReLU.
+      a.lo = std::numeric_limits<float>::lowest(), a.hi = std::numeric_limits<float>::max();
       if (g.opset < 11) {
-        a.lo = n.attr_f("min", -INFINITY), a.hi = n.attr_f("max", INFINITY);
+        a.lo = n.attr_f("min", a.lo), a.hi = n.attr_f("max", a.hi);
       } else {
         for (size_t i = 1; i < n.in.size(); ++i) {
           if (n.in[i] < 0) continue;

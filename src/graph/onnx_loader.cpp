@@ -21,26 +21,6 @@ namespace {
 
 constexpr int64_t kMaxElements = INT32_MAX;  // per tensor, as for the operators
 
-// ONNX's checker and shape inference write several lines ("...\n\n==> Context:
-// ..."); xsep_last_error() is one line, so each run of whitespace that holds a
-// line break becomes one space.
-std::string one_line(const std::string& text) {
-  std::string out;
-  for (size_t i = 0; i < text.size();) {
-    size_t j = i;
-    bool newline = false;
-    while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) newline |= text[j++] == '\n';
-    if (j > i && newline) {
-      out += ' ';
-      i = j;
-    } else {
-      out += text[i++];
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
-}
-
 std::vector<float> float_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
   std::vector<float> out;
   if (t.has_raw_data()) {
@@ -167,6 +147,29 @@ Value constant_from_node(const onnx::NodeProto& n, const std::string& label) {
 
 }  // namespace
 
+// ONNX's checker and shape inference write several lines ("...\n\n==> Context:
+// ..."); xsep_last_error() is one line, so each run of whitespace that holds a
+// line break becomes one space, and the ends are trimmed.
+std::string one_line(const std::string& text) {
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i;
+    bool newline = false;
+    while (j < text.size() && space(text[j])) newline |= text[j++] == '\n';
+    if (j > i && newline) {
+      out += ' ';
+      i = j;
+    } else {
+      out += text[i++];
+    }
+  }
+  size_t b = 0, e = out.size();
+  while (b < e && space(out[b])) ++b;
+  while (e > b && space(out[e - 1])) --e;
+  return out.substr(b, e - b);
+}
+
 Graph load_onnx(const std::string& path, int64_t batch) {
   if (batch < 0) invalid("batch = " + std::to_string(batch) + "; it must be >= 1 (or 0: as declared)");
   std::error_code ec;
@@ -192,7 +195,7 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    invalid("'" + path + "' fails the ONNX checker: " + one_line(e.what()));
+    invalid("'" + path + "' fails the ONNX checker: " + e.what());
   }
 
   Graph g;
@@ -253,7 +256,7 @@ Graph load_onnx(const std::string& path, int64_t batch) {
                                         /*enable_data_propagation=*/true};
     onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), options);
   } catch (const std::exception& e) {
-    invalid("'" + path + "': shape inference failed: " + one_line(e.what()));
+    invalid("'" + path + "': shape inference failed: " + e.what());
   }
 
   // Every tensor's type and static shape, from inputs, outputs and value_info.

@@ -224,6 +224,7 @@ class BadModel : public testing::Test {
       if (s == XSEP_STATUS_SUCCESS) continue;
       EXPECT_FALSE(err.empty());
       EXPECT_EQ(err.rfind("xsep_graph_load", 0), 0u) << err;
+      EXPECT_EQ(err.find_first_of("\n\r"), std::string::npos) << "the error must be one line: " << err;
       for (const auto& p : patterns)
         EXPECT_TRUE(std::regex_search(err, std::regex(p, std::regex::icase)))
             << "the error does not match /" << p << "/: " << err;
