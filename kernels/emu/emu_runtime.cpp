@@ -3,11 +3,13 @@
 
 #include <barrier>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <memory>
 #include <new>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace xsep::emu {
@@ -36,6 +38,24 @@ cudaError_t take_last_error() {
 cudaError_t peek_last_error() { return t_last_error; }
 
 namespace {
+
+// Every lane of a warp must have made the same warp-collective calls (see
+// note_warp_collective); lane l of warp w is thread 32 w + l of the block.
+void check_warp_collectives(const std::vector<std::pair<uint64_t, uint64_t>>& calls, uint3 block) {
+  for (size_t t = 0; t < calls.size(); ++t) {
+    const size_t lane0 = t - t % 32;
+    if (calls[t] == calls[lane0]) continue;
+    std::fprintf(stderr,
+                 "emulated device: block (%u,%u,%u), warp %zu: lane %zu made %llu warp-collective calls "
+                 "(wmma *_sync) and lane 0 made %llu%s; every lane of a warp must make the same calls "
+                 "with the same arguments\n",
+                 block.x, block.y, block.z, t / 32, t % 32, static_cast<unsigned long long>(calls[t].first),
+                 static_cast<unsigned long long>(calls[lane0].first),
+                 calls[t].first == calls[lane0].first ? ", with different arguments or in another order" : "");
+    std::abort();
+  }
+}
+
 cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
@@ -53,6 +73,7 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
   }
   poison(smem.get(), bytes);
   Barrier barrier(static_cast<std::ptrdiff_t>(threads));
+  std::vector<std::pair<uint64_t, uint64_t>> warp_calls(threads);  // per thread, at a block's end
 
   auto run = [&](uint32_t t) {
     ThreadState& s = t_state;
@@ -65,9 +86,14 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
       s.block_idx = uint3{static_cast<unsigned>(b % grid.x),
                           static_cast<unsigned>((b / grid.x) % grid.y),
                           static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y))};
+      s.warp_calls = s.warp_calls_hash = 0;
       body();
+      warp_calls[t] = {s.warp_calls, s.warp_calls_hash};
       barrier.arrive_and_wait();  // the block is done
-      if (t == 0) poison(smem.get(), bytes);
+      if (t == 0) {
+        check_warp_collectives(warp_calls, s.block_idx);
+        poison(smem.get(), bytes);
+      }
       barrier.arrive_and_wait();  // the next block starts on poisoned shared memory
     }
   };

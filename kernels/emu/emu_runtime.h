@@ -48,10 +48,30 @@ struct ThreadState {
   dim3 grid_dim;
   unsigned char* smem;
   void* barrier;  // std::barrier<>*; opaque here to keep <barrier> out of kernels
+  // This thread's warp-collective calls in the current block (wmma's *_sync):
+  // how many, and a hash of their ordered signatures. At the block's end the
+  // launch checks that all lanes of each warp agree (see note_warp_collective).
+  uint64_t warp_calls;
+  uint64_t warp_calls_hash;
 };
 
 // Each host thread that plays a CUDA thread has its own coordinates.
 extern thread_local ThreadState t_state;
+
+// Records a call that CUDA requires every lane of the warp to make, in the same
+// order and with the same arguments (wmma::load_matrix_sync, mma_sync,
+// store_matrix_sync): `signature` encodes the call and its warp-uniform
+// arguments. Host threads do not run in lockstep, so the check comes at the
+// block's end: a warp whose lanes made different sequences of such calls
+// (a call under a lane-dependent branch, a lane-dependent pointer) aborts the
+// process like a device trap, naming the block, warp and lanes.
+inline void note_warp_collective(uint64_t signature) {
+  uint64_t h = t_state.warp_calls_hash ^ (signature + 0x9E3779B97F4A7C15ull);
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finaliser
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+  t_state.warp_calls_hash = h ^ (h >> 31);
+  ++t_state.warp_calls;
+}
 
 // Blocks until every thread of the block has arrived (__syncthreads).
 void syncthreads();

@@ -15,8 +15,13 @@
 //
 // The API's documented preconditions are checked, and a violation aborts
 // like a device trap: a 256-bit (32-byte) aligned pointer, ldm a multiple of
-// 16 bytes, a block of whole warps.
+// 16 bytes, a block of whole warps, and every *_sync call made by all 32
+// lanes of the warp with the same pointer, ldm and layout (each call is
+// recorded with xsep::emu::note_warp_collective; the launch compares the
+// lanes' records at the end of the block).
 #pragma once
+
+#include "emu_runtime.h"  // blockDim, threadIdx, note_warp_collective
 
 #include <cmath>
 #include <cstdint>
@@ -56,6 +61,17 @@ inline int lane() {
 
 inline bool owns(int lane, int i, int j) { return (16 * i + j) % 32 == lane; }
 
+// What the lanes of a warp must agree on for one *_sync call: which call, and
+// its pointer, leading dimension and layout (the fragments are per lane).
+enum class Call : uint64_t { kLoadA = 1, kLoadB, kMma, kStore };
+inline void note(Call call, const void* p = nullptr, unsigned ldm = 0, unsigned layout = 0) {
+  uint64_t sig = static_cast<uint64_t>(reinterpret_cast<std::uintptr_t>(p));
+  sig = sig * 1000003u + ldm;
+  sig = sig * 1000003u + layout;
+  sig = sig * 1000003u + static_cast<uint64_t>(call);
+  ::xsep::emu::note_warp_collective(sig);
+}
+
 // Offset of element (i, j) of a tile stored with leading dimension ldm.
 template <typename Layout>
 inline unsigned offset(int i, int j, unsigned ldm) {
@@ -89,6 +105,8 @@ inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float val
 template <typename Use, typename Layout>
 inline void load_matrix_sync(fragment<Use, 16, 16, 16, __half, Layout>& f, const __half* p, unsigned ldm) {
   detail::check_ptr(p, ldm, sizeof(__half));
+  detail::note(std::is_same_v<Use, matrix_a> ? detail::Call::kLoadA : detail::Call::kLoadB, p, ldm,
+               std::is_same_v<Layout, row_major> ? 0u : 1u);
   for (int r = 0; r < 16; ++r)
     for (int c = 0; c < 16; ++c) f.v[r][c] = __half2float(p[detail::offset<Layout>(r, c, ldm)]);
 }
@@ -99,6 +117,7 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float>& d,
                      const fragment<matrix_b, 16, 16, 16, __half, LayoutB>& b,
                      const fragment<accumulator, 16, 16, 16, float>& c) {
   const int lane = detail::lane();
+  detail::note(detail::Call::kMma);
   for (int i = 0; i < 16; ++i)
     for (int j = 0; j < 16; ++j) {
       if (!detail::owns(lane, i, j)) {
@@ -115,6 +134,7 @@ inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, 
                               layout_t layout) {
   detail::check_ptr(p, ldm, sizeof(float));
   const int lane = detail::lane();
+  detail::note(detail::Call::kStore, p, ldm, layout == mem_row_major ? 0u : 1u);
   for (int i = 0; i < 16; ++i)
     for (int j = 0; j < 16; ++j)
       if (detail::owns(lane, i, j))

@@ -1,0 +1,253 @@
+// The emulated device itself (kernels/emu/, XSEP_DEVICE=emu builds only): the
+// kernels' tests trust it to run a launch as CUDA would and to trap what the
+// GPU would not tolerate, so it gets tests of its own.
+//   EmuLaunch   coordinates, __syncthreads, shared memory poisoned before
+//               every block, invalid launch configurations
+//   EmuWmma     the 16x16x16 fragments against a naive product, in every
+//               load and store layout, each output element written
+//   EmuWmmaDeathTest  the API's preconditions abort like a device trap:
+//               misaligned pointer, ldm, partial warps, and lanes of one
+//               warp making different *_sync calls (a lane-dependent branch
+//               or pointer), which a GPU leaves undefined
+// The test kernels are written here, as the library's are: plain functions of
+// threadIdx / blockIdx launched through xsep::emu::launch.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "emu/emu_runtime.h"
+#include "emu/emu_wmma.h"
+
+namespace {
+
+using xsep::emu::launch;
+namespace wmma = nvcuda::wmma;
+
+unsigned linear_thread() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
+unsigned linear_block() { return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z); }
+float* smem() { return reinterpret_cast<float*>(xsep::emu::t_state.smem); }
+
+TEST(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
+  const dim3 grid(3, 2, 2), block(8, 4, 2);
+  const unsigned threads = 64, blocks = 12;
+  std::vector<int> runs(threads * blocks, 0);
+  std::vector<uint32_t> coords(threads * blocks, 0);
+  ASSERT_EQ(launch(grid, block, 0, [&] {
+              const unsigned g = linear_block() * threads + linear_thread();
+              ++runs[g];
+              coords[g] = threadIdx.x | threadIdx.y << 4 | threadIdx.z << 8 | blockIdx.x << 12 | blockIdx.y << 16 |
+                          blockIdx.z << 20 | (blockDim.x * blockDim.y * blockDim.z) << 24;
+            }),
+            cudaSuccess);
+  for (unsigned b = 0; b < blocks; ++b)
+    for (unsigned t = 0; t < threads; ++t) {
+      const unsigned g = b * threads + t;
+      ASSERT_EQ(runs[g], 1) << "block " << b << " thread " << t;
+      const uint32_t want = t % 8 | (t / 8 % 4) << 4 | (t / 32) << 8 | (b % 3) << 12 | (b / 3 % 2) << 16 |
+                            (b / 6) << 20 | 64u << 24;
+      ASSERT_EQ(coords[g], want) << "block " << b << " thread " << t;
+    }
+}
+
+// Thread t writes slot t, then after the barrier reads its neighbour's slot:
+// without a working barrier some reads would see the poison (NaN) or the
+// previous block's values.
+TEST(EmuLaunch, SyncthreadsOrdersSharedMemory) {
+  const unsigned threads = 256, blocks = 5;
+  std::vector<float> out(threads * blocks, 0.f);
+  ASSERT_EQ(launch(dim3(blocks), dim3(threads), threads * sizeof(float), [&] {
+              const unsigned t = threadIdx.x, b = blockIdx.x;
+              smem()[t] = static_cast<float>(b * 1000 + t);
+              __syncthreads();
+              out[b * threads + t] = smem()[(t + 1) % threads];
+            }),
+            cudaSuccess);
+  for (unsigned b = 0; b < blocks; ++b)
+    for (unsigned t = 0; t < threads; ++t)
+      ASSERT_EQ(out[b * threads + t], static_cast<float>(b * 1000 + (t + 1) % threads)) << b << " " << t;
+}
+
+// Every block starts on shared memory filled with 0xFF bytes (a float NaN),
+// whatever the previous block left there.
+TEST(EmuLaunch, SharedMemoryIsPoisonedBeforeEveryBlock) {
+  const unsigned threads = 64, blocks = 4;
+  std::vector<uint32_t> seen(threads * blocks, 0);
+  ASSERT_EQ(launch(dim3(blocks), dim3(threads), threads * sizeof(float), [&] {
+              const unsigned t = threadIdx.x;
+              std::memcpy(&seen[blockIdx.x * threads + t], &smem()[t], sizeof(uint32_t));
+              __syncthreads();
+              smem()[t] = 1.f;
+            }),
+            cudaSuccess);
+  for (unsigned i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 0xFFFFFFFFu) << "element " << i;
+}
+
+// The sm_90 limits: a launch beyond them fails before any thread runs, and is
+// remembered as the last error, as the CUDA runtime does.
+TEST(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
+  struct Bad {
+    dim3 grid, block;
+    size_t smem;
+    const char* what;
+  };
+  const Bad bad[] = {{dim3(1), dim3(0), 0, "no threads"},
+                     {dim3(1), dim3(1025), 0, "1025 threads"},
+                     {dim3(1), dim3(32, 32, 2), 0, "2048 threads"},
+                     {dim3(0), dim3(32), 0, "no blocks"},
+                     {dim3(1, 65536), dim3(32), 0, "grid.y 65536"},
+                     {dim3(1, 1, 65536), dim3(32), 0, "grid.z 65536"},
+                     {dim3(1), dim3(32), 232449, "232449 bytes of shared memory"}};
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.what);
+    bool ran = false;
+    EXPECT_EQ(launch(b.grid, b.block, b.smem, [&] { ran = true; }), cudaErrorInvalidValue);
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(xsep::emu::peek_last_error(), cudaErrorInvalidValue);
+    EXPECT_EQ(xsep::emu::take_last_error(), cudaErrorInvalidValue);
+    EXPECT_EQ(xsep::emu::take_last_error(), cudaSuccess);
+  }
+  EXPECT_EQ(launch(dim3(1), dim3(32), 232448, [] {}), cudaSuccess) << "227 KB is the sm_90 maximum";
+}
+
+// ---- Tensor-core fragments ---------------------------------------------------
+
+// A 16x16 tile of T with leading dimension ldm, its first element 32-byte aligned.
+template <typename T>
+struct Tile {
+  explicit Tile(unsigned ldm_) : ldm(ldm_), storage(16 * ldm + 32 / sizeof(T)) {}
+  T* data() {
+    auto p = reinterpret_cast<std::uintptr_t>(storage.data());
+    return reinterpret_cast<T*>((p + 31) / 32 * 32);
+  }
+  unsigned ldm;
+  std::vector<T> storage;
+};
+using HalfTile = Tile<__half>;
+using FloatTile = Tile<float>;
+
+// D = A B, two blocks of two warps (each warp computes the product into its
+// own output tile), for a combination of A / B storage orders and D's store
+// order, against a double-precision product of the same half-rounded values.
+// D is poisoned first: an element no lane stores stays NaN.
+template <typename LayoutA, typename LayoutB>
+void check_product(wmma::layout_t store) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> dist;
+  const unsigned lda = 24, ldb = 40;  // not 16: row/column mix-ups show
+  HalfTile a(lda), b(ldb);
+  double ref_a[16][16], ref_b[16][16];
+  constexpr bool a_row = std::is_same_v<LayoutA, wmma::row_major>, b_row = std::is_same_v<LayoutB, wmma::row_major>;
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      const __half va = __float2half(dist(rng)), vb = __float2half(dist(rng));
+      a.data()[a_row ? i * lda + j : j * lda + i] = va;
+      b.data()[b_row ? i * ldb + j : j * ldb + i] = vb;
+      ref_a[i][j] = __half2float(va), ref_b[i][j] = __half2float(vb);
+    }
+  const unsigned warps = 4, ldd = 24;
+  std::vector<FloatTile> d(warps, FloatTile(ldd));
+  for (auto& t : d) std::fill(t.storage.begin(), t.storage.end(), std::nanf(""));
+  ASSERT_EQ(launch(dim3(2), dim3(64), 0, [&] {
+              const unsigned warp = blockIdx.x * 2 + threadIdx.x / 32;
+              wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, LayoutA> fa;
+              wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, LayoutB> fb;
+              wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+              wmma::fill_fragment(acc, 0.f);
+              wmma::load_matrix_sync(fa, a.data(), lda);
+              wmma::load_matrix_sync(fb, b.data(), ldb);
+              wmma::mma_sync(acc, fa, fb, acc);
+              wmma::store_matrix_sync(d[warp].data(), acc, ldd, store);
+            }),
+            cudaSuccess);
+  for (unsigned w = 0; w < warps; ++w)
+    for (int i = 0; i < 16; ++i)
+      for (int j = 0; j < 16; ++j) {
+        double want = 0;
+        for (int k = 0; k < 16; ++k) want += ref_a[i][k] * ref_b[k][j];
+        const float got = d[w].data()[store == wmma::mem_row_major ? i * ldd + j : j * ldd + i];
+        ASSERT_FALSE(std::isnan(got)) << "warp " << w << ": element (" << i << "," << j << ") not stored";
+        ASSERT_NEAR(got, want, 1e-4 * (1 + std::fabs(want))) << "warp " << w << " (" << i << "," << j << ")";
+      }
+}
+
+TEST(EmuWmma, ProductRowRowStoreRow) { check_product<wmma::row_major, wmma::row_major>(wmma::mem_row_major); }
+TEST(EmuWmma, ProductRowColStoreRow) { check_product<wmma::row_major, wmma::col_major>(wmma::mem_row_major); }
+TEST(EmuWmma, ProductColRowStoreCol) { check_product<wmma::col_major, wmma::row_major>(wmma::mem_col_major); }
+TEST(EmuWmma, ProductColColStoreCol) { check_product<wmma::col_major, wmma::col_major>(wmma::mem_col_major); }
+
+// Runs one block of `threads` threads in which the threads for which
+// call(thread) holds load A from a_ptr(lane), then every thread loads B,
+// multiplies and stores D: 4 warp-collective calls per lane when all call.
+template <class Ptr, class Call>
+void run_warp(unsigned threads, unsigned lda, Ptr a_ptr, Call call) {
+  HalfTile a(64);
+  FloatTile d(16);
+  std::fill(a.storage.begin(), a.storage.end(), __float2half(1.f));
+  launch(dim3(1), dim3(threads), 0, [&] {
+    const unsigned lane = linear_thread() % 32;
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa{};  // {}: a lane may skip its load
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.f);
+    if (call(linear_thread())) wmma::load_matrix_sync(fa, a_ptr(a.data(), lane), lda);
+    wmma::load_matrix_sync(fb, a.data(), 64);
+    wmma::mma_sync(acc, fa, fb, acc);
+    wmma::store_matrix_sync(d.data(), acc, 16, wmma::mem_row_major);
+  });
+}
+
+auto same_ptr = [](__half* p, unsigned) { return p; };
+auto all_lanes = [](unsigned) { return true; };  // every thread calls
+
+class EmuWmmaDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(EmuWmmaDeathTest, AWellFormedWarpRuns) {
+  EXPECT_EXIT((run_warp(64, 64, same_ptr, all_lanes), std::exit(0)), testing::ExitedWithCode(0), "");
+}
+
+TEST_F(EmuWmmaDeathTest, MisalignedPointerTraps) {
+  EXPECT_DEATH(run_warp(32, 64, [](__half* p, unsigned) { return p + 8; }, all_lanes), "not 256-bit aligned");
+}
+
+TEST_F(EmuWmmaDeathTest, LeadingDimensionNotSixteenBytesTraps) {
+  EXPECT_DEATH(run_warp(32, 60, same_ptr, all_lanes), "ldm not a multiple of 16 bytes");
+}
+
+TEST_F(EmuWmmaDeathTest, PartialWarpTraps) {
+  EXPECT_DEATH(run_warp(48, 64, same_ptr, all_lanes), "not a whole number of warps");
+}
+
+// A *_sync call under a lane-dependent branch: on a GPU undefined (a hang or
+// garbage); here the lanes' call counts differ at the end of the block.
+TEST_F(EmuWmmaDeathTest, CallOnSomeLanesOnlyTraps) {
+  EXPECT_DEATH(run_warp(64, 64, same_ptr, [](unsigned thread) { return thread % 32 < 16; }),
+               "warp 0: lane 16 made 3 warp-collective calls .* lane 0 made 4;");
+}
+
+// A lane-dependent pointer: each emulated lane would load its own tile and the
+// product would look plausible; on a GPU the fragment is undefined.
+TEST_F(EmuWmmaDeathTest, LaneDependentPointerTraps) {
+  EXPECT_DEATH(run_warp(64, 64, [](__half* p, unsigned lane) { return p + 16 * (lane % 2); }, all_lanes),
+               "warp 0: lane 1 made 4 warp-collective calls .* lane 0 made 4, with different arguments");
+}
+
+// Divergence in the second warp only: the check is per warp, and names it.
+TEST_F(EmuWmmaDeathTest, DivergenceInTheSecondWarpIsNamed) {
+  EXPECT_DEATH(run_warp(64, 64, same_ptr, [](unsigned thread) { return thread < 48; }),
+               "block \\(0,0,0\\), warp 1: lane 16 made 3");
+}
+
+// Whole warps that skip a call together are fine: warp 1 makes no A load.
+TEST_F(EmuWmmaDeathTest, AWarpUniformBranchRuns) {
+  EXPECT_EXIT((run_warp(64, 64, same_ptr, [](unsigned thread) { return thread < 32; }), std::exit(0)),
+              testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
