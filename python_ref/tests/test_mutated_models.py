@@ -9,41 +9,25 @@ epsilon).
 
 Runs only when XSEP_RUN names an xsep-run binary (CTest sets it), with the
 backends of XSEP_RUN_BACKENDS. The models are shrunk to 32x32 inputs so that the
-mutants which load run in about a second. XSEP_FUZZ_SEED draws another set.
+few mutants which load run in seconds. XSEP_FUZZ_SEED draws another set.
 """
 import os
 import re
 import subprocess
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
-from python_ref import build_models
 from python_ref.tests.model_mutations import mutate
+from python_ref.tests.runner_support import BACKENDS, SIDE, XSEP_RUN, compare_with_onnxruntime, needs_xsep_run
 
-XSEP_RUN = os.environ.get("XSEP_RUN")
-BACKENDS = os.environ.get("XSEP_RUN_BACKENDS", "reference").split(",")
 SEED = int(os.environ.get("XSEP_FUZZ_SEED", "20261128"))
 CASES = 60
-SIDE = 32
 
-pytestmark = pytest.mark.skipif(not XSEP_RUN, reason="XSEP_RUN (path of xsep-run) is not set")
+pytestmark = needs_xsep_run
 
 REFUSAL = re.compile(r"^xsep-run: XSEP_STATUS_(INVALID_ARGUMENT|UNSUPPORTED|OUT_OF_MEMORY): xsep_graph_load: \S")
 SANITIZER = re.compile(r"Sanitizer|runtime error:|LeakSanitizer")
-
-
-@pytest.fixture(scope="module")
-def bases():
-    out = []
-    for variant in ("mbv3s-xsep", "mbv3s"):
-        model, _ = build_models.build_mbv3s(variant)
-        dims = model.graph.input[0].type.tensor_type.shape.dim
-        dims[2].dim_value = dims[3].dim_value = SIDE
-        del model.graph.value_info[:]  # 224x224 shapes; the loader infers them again
-        out.append(model)
-    return out
 
 
 def declared_input_shape(model):
@@ -57,15 +41,6 @@ def declared_input_shape(model):
             return None
         shape.append(v)
     return shape if len(shape) == 4 and np.prod(shape) <= (1 << 22) else None
-
-
-def onnxruntime_output(path, x):
-    """onnxruntime's output on x, or the reason it refuses the model."""
-    try:
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return sess.run(None, {sess.get_inputs()[0].name: x})[0], None
-    except Exception as e:  # noqa: BLE001 - any refusal is an answer here
-        return None, str(e).splitlines()[0][:300]
 
 
 @pytest.mark.parametrize("case", range(CASES))
@@ -96,21 +71,6 @@ def test_mutant(bases, tmp_path, case):
         if x is None:
             continue
         compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), what)
-
-
-def compare_with_onnxruntime(path, x, got, what, bound=1e-4):
-    expected, refusal = onnxruntime_output(path, x)
-    assert refusal is None, f"{what}: xsep-run runs it, onnxruntime refuses it: {refusal}"
-    assert got.shape == expected.shape
-    # NaN where onnxruntime has NaN, the same infinities, then the finite values.
-    assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{what}: NaNs differ from onnxruntime"
-    inf = np.isinf(expected)
-    assert np.array_equal(got[inf], expected[inf]), f"{what}: infinities differ from onnxruntime"
-    finite = np.isfinite(expected)
-    if finite.any():
-        diff = np.abs(got[finite].astype(np.float64) - expected[finite]).max()
-        scale = max(np.abs(expected[finite]).max(), 1e-30)
-        assert diff <= bound * scale, f"{what}: max|diff| {diff:.3e}, max|y| {scale:.3e}"
 
 
 # The activation formats of each backend: the reference backend has one, the

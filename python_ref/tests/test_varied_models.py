@@ -1,0 +1,50 @@
+"""xsep-run on seeded valid variations of the MobileNetV3-Small models
+(model_variations.py): each must load and compute what onnxruntime computes on
+it, or be refused as UNSUPPORTED (a valid model the runner does not handle,
+with one line saying why). This holds the cuda backend's fusion to the
+ONNX semantics: a pattern matched on a node it does not fit (a 2x2 conv padded
+another way, asymmetric or dilated padding, the 1xK and Kx1 in the other order,
+a Clip that is not a ReLU, ...) gives a wrong output here.
+
+Runs only when XSEP_RUN names an xsep-run binary (CTest sets it), with the
+backends of XSEP_RUN_BACKENDS, on 32x32 inputs. 16 models of 2-4 variations
+each: the emulated cuda backend takes ~7 s a model under ASan (every block of
+every launch is 256 host threads). XSEP_FUZZ_SEED draws another set.
+"""
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+
+from python_ref.tests.model_variations import vary
+from python_ref.tests.runner_support import BACKENDS, SIDE, XSEP_RUN, compare_with_onnxruntime, needs_xsep_run
+
+SEED = int(os.environ.get("XSEP_FUZZ_SEED", "20261129"))
+CASES = 16
+
+pytestmark = needs_xsep_run
+
+UNSUPPORTED = re.compile(r"^xsep-run: XSEP_STATUS_UNSUPPORTED: xsep_graph_load: \S[^\n]*$")
+
+
+@pytest.mark.parametrize("case", range(CASES))
+def test_variant(bases, tmp_path, case):
+    model, what = vary(bases[case % 2], SEED * 1000 + case, count=2 + case % 3)
+    path = tmp_path / "variant.onnx"
+    path.write_bytes(model.SerializeToString())
+    x = np.random.default_rng(case).standard_normal((1, 3, SIDE, SIDE)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    print(f"\ncase {case} ({what}):")
+    for backend in BACKENDS:
+        proc = subprocess.run([XSEP_RUN, str(path), "--backend", backend, "--input", str(tmp_path / "x.npy"),
+                               "--output", str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            message = proc.stderr.strip()
+            print(f"  {backend}: {message[:200]}")
+            assert proc.returncode == 1 and UNSUPPORTED.match(message), \
+                f"{what}: a valid model must run or be UNSUPPORTED; exit {proc.returncode}:\n{message[-3000:]}"
+            continue
+        print(f"  {backend}: runs")
+        compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), f"{what} [{backend}]")
