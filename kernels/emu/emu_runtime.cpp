@@ -66,14 +66,15 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
 
   const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;
   std::unique_ptr<unsigned char[], AlignedFree> smem;
+  std::vector<std::pair<uint64_t, uint64_t>> warp_calls;  // per thread, at a block's end
   try {
     smem.reset(static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))));
+    warp_calls.resize(threads);
   } catch (const std::bad_alloc&) {
     return cudaErrorMemoryAllocation;
   }
   poison(smem.get(), bytes);
   Barrier barrier(static_cast<std::ptrdiff_t>(threads));
-  std::vector<std::pair<uint64_t, uint64_t>> warp_calls(threads);  // per thread, at a block's end
 
   auto run = [&](uint32_t t) {
     ThreadState& s = t_state;

@@ -98,6 +98,7 @@ class fragment<accumulator, 16, 16, 16, float, void> {
 };
 
 inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float value) {
+  (void)detail::lane();  // a block of whole warps
   for (auto& row : f.v)
     for (float& e : row) e = value;
 }
@@ -105,6 +106,7 @@ inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float val
 template <typename Use, typename Layout>
 inline void load_matrix_sync(fragment<Use, 16, 16, 16, __half, Layout>& f, const __half* p, unsigned ldm) {
   detail::check_ptr(p, ldm, sizeof(__half));
+  (void)detail::lane();  // a block of whole warps
   detail::note(std::is_same_v<Use, matrix_a> ? detail::Call::kLoadA : detail::Call::kLoadB, p, ldm,
                std::is_same_v<Layout, row_major> ? 0u : 1u);
   for (int r = 0; r < 16; ++r)
@@ -117,7 +119,8 @@ inline void mma_sync(fragment<accumulator, 16, 16, 16, float>& d,
                      const fragment<matrix_b, 16, 16, 16, __half, LayoutB>& b,
                      const fragment<accumulator, 16, 16, 16, float>& c) {
   const int lane = detail::lane();
-  detail::note(detail::Call::kMma);
+  detail::note(detail::Call::kMma, nullptr, 0,
+               (std::is_same_v<LayoutA, row_major> ? 0u : 1u) | (std::is_same_v<LayoutB, row_major> ? 0u : 2u));
   for (int i = 0; i < 16; ++i)
     for (int j = 0; j < 16; ++j) {
       if (!detail::owns(lane, i, j)) {

@@ -86,15 +86,22 @@ def test_cuda_f16_tensor_core_gemm(model_dir, tmp_path, layout):
 
 # ONNX Clip without a bound clamps to the float type's lowest / max (not +-inf):
 # Clip(x, min=0) maps +inf to FLT_MAX, as onnxruntime does. Such a Clip is not a
-# ReLU (which keeps +inf), so the cuda backend must not fuse it as one.
+# ReLU (which keeps +inf), so the cuda backend must not fuse it as one: alone
+# (an elementwise pass), and after a depthwise conv (1x1, weight 1), whose
+# epilogue would absorb a ReLU. float32: in float16 FLT_MAX is itself +inf.
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_clip_default_bound_saturates_infinity(tmp_path, backend):
+@pytest.mark.parametrize("after_conv", [False, True], ids=["alone", "after-depthwise"])
+def test_clip_default_bound_saturates_infinity(tmp_path, backend, after_conv):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 3, 3]) for n in ("x", "y")]
-    lo = numpy_helper.from_array(np.array(0.0, np.float32), "lo")
-    graph = helper.make_graph([helper.make_node("Clip", ["x", "lo"], ["y"])], "clip", io[:1], io[1:], [lo])
+    inits = [numpy_helper.from_array(np.array(0.0, np.float32), "lo")]
+    nodes = [helper.make_node("Clip", ["t" if after_conv else "x", "lo"], ["y"])]
+    if after_conv:
+        inits.append(numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w"))
+        nodes.insert(0, helper.make_node("Conv", ["x", "w"], ["t"], group=2, kernel_shape=[1, 1]))
+    graph = helper.make_graph(nodes, "clip", io[:1], io[1:], inits)
     model = tmp_path / "clip.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), model)
     x = np.random.default_rng(5).standard_normal((1, 2, 3, 3)).astype(np.float32)

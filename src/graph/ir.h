@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,11 @@
 #include "xsep/xsep.h"
 
 namespace xsep::graph {
+
+// ONNX Clip's bounds when absent (Clip-1/6 attributes, Clip-11+ inputs): the
+// float type's lowest and max, not +-inf, so +inf comes out as FLT_MAX.
+inline constexpr float kClipDefaultMin = std::numeric_limits<float>::lowest();
+inline constexpr float kClipDefaultMax = std::numeric_limits<float>::max();
 
 // Graph code reports errors by throwing GraphError; the C API (graph_api.cpp)
 // turns it into a status and xsep_last_error(), so no exception crosses it.

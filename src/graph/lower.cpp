@@ -16,7 +16,6 @@
 // the pattern and it is not a graph output.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -160,10 +159,12 @@ struct Lowerer {
       a.alpha = n.attr_f("alpha", 0.2f), a.beta = n.attr_f("beta", 0.5f);
     } else if (n.op == "Clip") {
       a.kind = ActKind::kClip;
-      // ONNX's defaults are the float type's lowest and max, not +-inf: Clip
-      // without a max turns +inf into FLT_MAX (as onnxruntime and the reference
-      // backend do), so such a Clip is not the API's ReLU.
-      a.lo = std::numeric_limits<float>::lowest(), a.hi = std::numeric_limits<float>::max();
+      // ONNX's defaults (ir.h): Clip without a max turns +inf into FLT_MAX, as
+      // onnxruntime and the reference backend do, so such a Clip is not the
+      // API's ReLU: it is not fused into a depthwise or XSepConv epilogue and
+      // runs as its own elementwise pass (correct, one extra pass; write ReLU
+      // as Relu, or Clip with an explicit +inf max, to have it fused).
+      a.lo = kClipDefaultMin, a.hi = kClipDefaultMax;
       if (g.opset < 11) {
         a.lo = n.attr_f("min", a.lo), a.hi = n.attr_f("max", a.hi);
       } else {

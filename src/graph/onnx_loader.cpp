@@ -149,14 +149,14 @@ Value constant_from_node(const onnx::NodeProto& n, const std::string& label) {
 
 // ONNX's checker and shape inference write several lines ("...\n\n==> Context:
 // ..."); xsep_last_error() is one line, so each run of whitespace that holds a
-// line break becomes one space, and the ends are trimmed.
+// line break (\n, \r, \v or \f) becomes one space, and the ends are trimmed.
 std::string one_line(const std::string& text) {
   const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   std::string out;
   for (size_t i = 0; i < text.size();) {
     size_t j = i;
     bool newline = false;
-    while (j < text.size() && space(text[j])) newline |= text[j++] == '\n';
+    for (; j < text.size() && space(text[j]); ++j) newline |= text[j] != ' ' && text[j] != '\t';
     if (j > i && newline) {
       out += ' ';
       i = j;

@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <functional>
-#include <limits>
 #include <map>
 
 namespace xsep::graph {
@@ -154,7 +153,7 @@ double clamp(double x, double lo, double hi) {
 }
 
 void clip(Run& r) {
-  double lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
+  double lo = kClipDefaultMin, hi = kClipDefaultMax;  // ONNX's defaults (ir.h)
   if (r.g.opset < 11) {  // Clip-1/6: attributes
     lo = r.n.attr_f("min", static_cast<float>(lo));
     hi = r.n.attr_f("max", static_cast<float>(hi));

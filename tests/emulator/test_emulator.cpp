@@ -187,7 +187,7 @@ void run_warp(unsigned threads, unsigned lda, Ptr a_ptr, Call call) {
   HalfTile a(64);
   FloatTile d(16);
   std::fill(a.storage.begin(), a.storage.end(), __float2half(1.f));
-  launch(dim3(1), dim3(threads), 0, [&] {
+  const cudaError_t e = launch(dim3(1), dim3(threads), 0, [&] {
     const unsigned lane = linear_thread() % 32;
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa{};  // {}: a lane may skip its load
     wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb;
@@ -198,6 +198,12 @@ void run_warp(unsigned threads, unsigned lda, Ptr a_ptr, Call call) {
     wmma::mma_sync(acc, fa, fb, acc);
     wmma::store_matrix_sync(d.data(), acc, 16, wmma::mem_row_major);
   });
+  // The death tests' "runs" cases exit 0 only after a launch that ran: each
+  // element of D is a 16-term sum of ones, or 0 where a warp skipped its A load.
+  if (e != cudaSuccess) std::exit(2);
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j)
+      if (d.data()[i * 16 + j] != 16.f && d.data()[i * 16 + j] != 0.f) std::exit(3);
 }
 
 auto same_ptr = [](__half* p, unsigned) { return p; };

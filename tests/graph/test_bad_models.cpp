@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/ir.h"  // one_line
 #include "graph_bad_options.h"
 #include "xsep/graph.h"
 
@@ -259,6 +260,17 @@ class BadModel : public testing::Test {
 };
 
 // ---- Unreadable and malformed files ---------------------------------------------------
+
+// xsep_last_error() is one line: every line break (and the blanks around it)
+// becomes one space, the ends are trimmed, other text is kept as it is.
+TEST(BadModelMessage, OneLine) {
+  using xsep::graph::one_line;
+  EXPECT_EQ(one_line("checker: bad node\n\n==> Context: Bad node spec"), "checker: bad node ==> Context: Bad node spec");
+  EXPECT_EQ(one_line("a\r\nb\rc\vd\fe"), "a b c d e");
+  EXPECT_EQ(one_line("  keeps  inner  blanks\t"), "keeps  inner  blanks");
+  EXPECT_EQ(one_line("\n\t \n"), "");
+  EXPECT_EQ(one_line("trailing \n"), "trailing");
+}
 
 TEST_F(BadModel, NonexistentPath) {
   const std::string path = (dir_ / "no_such_model.onnx").string();
