@@ -73,12 +73,13 @@ def test_mutant(bases, tmp_path, case):
         compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), what)
 
 
-# The activation formats of each backend: the reference backend has one, the
-# cuda backend runs float32 NCHW by default, NHWC and float16 NHWC on request
-# (float16: a bound of 1e-2 of the largest logit, as in test_runner.py).
+# The activation formats: each backend's default (float32 NCHW), and on the
+# cuda backend float16 NHWC, the other layout's kernels and the half conversions
+# (a bound of 1e-2 of the largest logit, as in test_runner.py). float32 NHWC
+# is left out for CI time (~13 s a run on the emulated device under ASan).
 FORMATS = [(b, ()) for b in BACKENDS]
 if "cuda" in BACKENDS:
-    FORMATS += [("cuda", ("--layout", "nhwc")), ("cuda", ("--layout", "nhwc", "--dtype", "f16"))]
+    FORMATS += [("cuda", ("--layout", "nhwc", "--dtype", "f16"))]
 
 
 @pytest.mark.parametrize("backend,extra", FORMATS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
