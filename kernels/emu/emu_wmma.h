@@ -63,8 +63,10 @@ inline bool owns(int lane, int i, int j) { return (16 * i + j) % 32 == lane; }
 
 // What the lanes of a warp must agree on for one *_sync call: which call, and
 // its pointer, leading dimension and layout (the fragments are per lane).
+// Every *_sync call comes through here, so it also checks for whole warps.
 enum class Call : uint64_t { kLoadA = 1, kLoadB, kMma, kStore };
 inline void note(Call call, const void* p = nullptr, unsigned ldm = 0, unsigned layout = 0) {
+  (void)lane();  // a block of whole warps
   uint64_t sig = static_cast<uint64_t>(reinterpret_cast<std::uintptr_t>(p));
   sig = sig * 1000003u + ldm;
   sig = sig * 1000003u + layout;
@@ -106,7 +108,6 @@ inline void fill_fragment(fragment<accumulator, 16, 16, 16, float>& f, float val
 template <typename Use, typename Layout>
 inline void load_matrix_sync(fragment<Use, 16, 16, 16, __half, Layout>& f, const __half* p, unsigned ldm) {
   detail::check_ptr(p, ldm, sizeof(__half));
-  (void)detail::lane();  // a block of whole warps
   detail::note(std::is_same_v<Use, matrix_a> ? detail::Call::kLoadA : detail::Call::kLoadB, p, ldm,
                std::is_same_v<Layout, row_major> ? 0u : 1u);
   for (int r = 0; r < 16; ++r)

@@ -111,17 +111,16 @@ def _depthwise_bias(g, rng):
 def _line_order(g, rng):
     """1xK -> (BN, act) -> Kx1 becomes Kx1 -> (BN, act) -> 1xK: both weights
     transposed, kernel shapes, pads and strides swapped (the output size is the same)."""
-    inits = _inits(g)
-    lines = [(n, kh, kw) for n, kh, kw in _depthwise(g) if kh == 1 and kw > 1]
-    if not lines:
+    inits, convs = _inits(g), _depthwise(g)
+    rows = [i for i, n in enumerate(g.node) if any(n.name == m.name for m, kh, kw in convs if kh == 1 and kw > 1)]
+    cols = [i for i, n in enumerate(g.node) if any(n.name == m.name for m, kh, kw in convs if kw == 1 and kh > 1)]
+    if not rows:
         return None
-    first = rng.choice(lines)[0]
-    # The Kx1 that follows: the first depthwise Kx1 conv after `first` in node order.
-    order = list(g.node)
-    after = order[order.index(first) + 1:]
-    second = next((n for n in after if any(n is m for m, kh, kw in _depthwise(g) if kw == 1 and kh > 1)), None)
-    if second is None:
+    i = rng.choice(rows)
+    j = next((j for j in cols if j > i), None)  # the Kx1 that follows, in node order
+    if j is None:
         return None
+    first, second = g.node[i], g.node[j]
     for n in (first, second):
         w = inits[n.input[1]]
         dims = list(w.dims)

@@ -2,6 +2,7 @@
 `bases` fixture of conftest.py) and a NaN-aware comparison of xsep-run's output
 with onnxruntime's."""
 import os
+import subprocess
 
 import numpy as np
 import onnxruntime as ort
@@ -13,6 +14,20 @@ SIDE = 32
 XSEP_RUN = os.environ.get("XSEP_RUN")
 BACKENDS = os.environ.get("XSEP_RUN_BACKENDS", "reference").split(",")
 needs_xsep_run = pytest.mark.skipif(not XSEP_RUN, reason="XSEP_RUN (path of xsep-run) is not set")
+
+
+def xsep_run(model, backend, tmp_path, x=None, extra=(), env=None):
+    """xsep-run on `model` with `backend` (and x as --input, when given);
+    returns the finished process and, when it succeeded on x, its --output."""
+    args = [XSEP_RUN, str(model), "--backend", backend, *extra]
+    yout = tmp_path / "y.npy"
+    if x is not None:
+        np.save(tmp_path / "x.npy", x)
+        yout.unlink(missing_ok=True)
+        args += ["--input", str(tmp_path / "x.npy"), "--output", str(yout)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900,
+                          env=None if env is None else {**os.environ, **env})
+    return proc, (np.load(yout) if x is not None and proc.returncode == 0 else None)
 
 
 def onnxruntime_output(path, x):

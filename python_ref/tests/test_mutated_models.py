@@ -13,13 +13,12 @@ few mutants which load run in seconds. XSEP_FUZZ_SEED draws another set.
 """
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
 from python_ref.tests.model_mutations import mutate
-from python_ref.tests.runner_support import BACKENDS, SIDE, XSEP_RUN, compare_with_onnxruntime, needs_xsep_run
+from python_ref.tests.runner_support import BACKENDS, SIDE, compare_with_onnxruntime, needs_xsep_run, xsep_run
 
 SEED = int(os.environ.get("XSEP_FUZZ_SEED", "20261128"))
 CASES = 60
@@ -49,16 +48,10 @@ def test_mutant(bases, tmp_path, case):
     path = tmp_path / "mutant.onnx"
     path.write_bytes(model.SerializeToString())
     shape = declared_input_shape(model)
-    x = None
-    if shape is not None:
-        x = np.random.default_rng(case).standard_normal(shape).astype(np.float32)
-        np.save(tmp_path / "x.npy", x)
+    x = None if shape is None else np.random.default_rng(case).standard_normal(shape).astype(np.float32)
     print(f"\ncase {case} ({what}):")
     for backend in BACKENDS:
-        args = [XSEP_RUN, str(path), "--backend", backend]
-        if x is not None:
-            args += ["--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        proc, got = xsep_run(path, backend, tmp_path, x)
         assert not SANITIZER.search(proc.stderr), proc.stderr[-3000:]
         assert proc.returncode in (0, 1), f"{what}: exit status {proc.returncode}\n{proc.stderr[-3000:]}"
         if proc.returncode == 1:
@@ -68,9 +61,8 @@ def test_mutant(bases, tmp_path, case):
             assert "\n" not in message, message
             continue
         print(f"  {backend}: runs")
-        if x is None:
-            continue
-        compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), what)
+        if x is not None:
+            compare_with_onnxruntime(path, x, got, what)
 
 
 # The activation formats: each backend's default (float32 NCHW), and on the
@@ -92,10 +84,7 @@ def test_nan_input_propagates(bases, tmp_path, variant, backend, extra):
     path.write_bytes(bases[variant].SerializeToString())
     x = np.random.default_rng(3).standard_normal((2, 3, SIDE, SIDE)).astype(np.float32)
     x[0, 1, SIDE // 2, SIDE // 3] = np.nan
-    np.save(tmp_path / "x.npy", x)
-    proc = subprocess.run([XSEP_RUN, str(path), "--backend", backend, *extra, "--input", str(tmp_path / "x.npy"),
-                           "--output", str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=300)
+    proc, got = xsep_run(path, backend, tmp_path, x, extra)
     assert proc.returncode == 0, proc.stderr
-    got = np.load(tmp_path / "y.npy")
     assert np.isnan(got[0]).all() and np.isfinite(got[1]).all()
     compare_with_onnxruntime(path, x, got, "NaN input", bound=1e-2 if "f16" in extra else 1e-4)

@@ -5,20 +5,15 @@ tests/graph/CMakeLists.txt). XSEP_RUN_BACKENDS lists the backends to check
 (default "reference"; "cuda" runs the CUDA backend, which is the emulated device
 in an XSEP_DEVICE=emu build). Largest differences are printed for the record.
 """
-import os
-import subprocess
-
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from python_ref import build_models
-
-XSEP_RUN = os.environ.get("XSEP_RUN")
-BACKENDS = os.environ.get("XSEP_RUN_BACKENDS", "reference").split(",")
+from python_ref.tests.runner_support import BACKENDS, needs_xsep_run, xsep_run
 MODELS = ["mbv3s", "mbv3s-xsep", "mbv3s-xsep-k7"]
 
-pytestmark = pytest.mark.skipif(not XSEP_RUN, reason="XSEP_RUN (path of xsep-run) is not set")
+pytestmark = needs_xsep_run
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +24,9 @@ def model_dir(tmp_path_factory):
 
 
 def run_xsep(model, x, tmp_path, backend, extra=(), env=None):
-    xin, yout = tmp_path / "x.npy", tmp_path / "y.npy"
-    np.save(xin, x)
-    proc = subprocess.run([XSEP_RUN, str(model), "--input", str(xin), "--output", str(yout),
-                           "--backend", backend, *extra], capture_output=True, text=True,
-                          env=None if env is None else {**os.environ, **env})
+    proc, y = xsep_run(model, backend, tmp_path, x, extra, env)
     assert proc.returncode == 0, proc.stderr
-    return np.load(yout), proc.stdout
+    return y, proc.stdout
 
 
 def check(model_dir, tmp_path, name, backend, extra=(), batch=1, bound=1e-4, env=None):

@@ -13,13 +13,12 @@ every launch is 256 host threads). XSEP_FUZZ_SEED draws another set.
 """
 import os
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
 from python_ref.tests.model_variations import vary
-from python_ref.tests.runner_support import BACKENDS, SIDE, XSEP_RUN, compare_with_onnxruntime, needs_xsep_run
+from python_ref.tests.runner_support import BACKENDS, SIDE, compare_with_onnxruntime, needs_xsep_run, xsep_run
 
 SEED = int(os.environ.get("XSEP_FUZZ_SEED", "20261129"))
 CASES = 12
@@ -35,11 +34,9 @@ def test_variant(bases, tmp_path, case):
     path = tmp_path / "variant.onnx"
     path.write_bytes(model.SerializeToString())
     x = np.random.default_rng(case).standard_normal((1, 3, SIDE, SIDE)).astype(np.float32)
-    np.save(tmp_path / "x.npy", x)
     print(f"\ncase {case} ({what}):")
     for backend in BACKENDS:
-        proc = subprocess.run([XSEP_RUN, str(path), "--backend", backend, "--input", str(tmp_path / "x.npy"),
-                               "--output", str(tmp_path / "y.npy")], capture_output=True, text=True, timeout=300)
+        proc, got = xsep_run(path, backend, tmp_path, x)
         if proc.returncode != 0:
             message = proc.stderr.strip()
             print(f"  {backend}: {message[:200]}")
@@ -47,4 +44,4 @@ def test_variant(bases, tmp_path, case):
                 f"{what}: a valid model must run or be UNSUPPORTED; exit {proc.returncode}:\n{message[-3000:]}"
             continue
         print(f"  {backend}: runs")
-        compare_with_onnxruntime(path, x, np.load(tmp_path / "y.npy"), f"{what} [{backend}]")
+        compare_with_onnxruntime(path, x, got, f"{what} [{backend}]")
