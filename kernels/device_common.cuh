@@ -27,7 +27,7 @@ constexpr int kThreads = 256;
 // to 256-bit aligned addresses (the emulator allocates it 64-byte aligned).
 #if defined(XSEP_EMU)
 #define XSEP_DYNAMIC_SMEM(name) \
-  float* name = reinterpret_cast<float*>(::xsep::emu::t_state.smem)
+  float* name = reinterpret_cast<float*>(::xsep::emu::current().smem)
 #else
 #define XSEP_DYNAMIC_SMEM(name)                                  \
   extern __shared__ __align__(32) unsigned char xsep_smem_raw_[]; \

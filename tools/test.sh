@@ -36,8 +36,8 @@ step "python_ref (pytest)"
 step "emulated device, ASan + UBSan: all tests"
 mkdir -p build-asan
 if configure_build build-asan -DXSEP_DEVICE=emu -DXSEP_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-  # Two tests at a time: the emulated kernels wait on barriers, so -j2 keeps
-  # both cores busier (about -20 % on 2 cores).
+  # Two tests at a time: an emulated launch runs on one core (the fibers
+  # engine), so two test processes keep both cores busy.
   (cd build-asan && ctest --output-on-failure -j "$JOBS") 2>&1 | tee "$LOGS/ctest-asan.log" || status=1
 else
   status=1; echo "build-asan failed" | tee "$LOGS/ctest-asan.log"

@@ -1,34 +1,77 @@
-// The emulated device's launch: host threads, barriers, shared memory.
+// The emulated device's launch: validation, shared memory, the per-block
+// checks, and the choice of engine (emu_fibers.cpp, emu_threads.cpp).
 #include "emu_runtime.h"
 
-#include <barrier>
-#include <condition_variable>
+#include <atomic>
 #include <cstdio>
-#include <mutex>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <memory>
 #include <new>
-#include <system_error>
-#include <thread>
-#include <utility>
 #include <vector>
+
+#include "emu_engine.h"
 
 namespace xsep::emu {
 
-thread_local ThreadState t_state;
+thread_local ThreadState* t_current = nullptr;
 
 namespace {
 thread_local cudaError_t t_last_error = cudaSuccess;
-
-using Barrier = std::barrier<>;
 
 struct AlignedFree {
   void operator()(unsigned char* p) const { ::operator delete[](p, std::align_val_t(64)); }
 };
 
 void poison(unsigned char* smem, size_t bytes) { std::memset(smem, 0xFF, bytes); }
+
+// The engine of the next launch: XSEP_EMU_ENGINE on first use, then use_engine().
+std::atomic<int> g_engine{-1};
+
+Engine engine_from_environment() {
+  const Engine fallback = detail::fibers_built() ? Engine::kFibers : Engine::kThreads;
+  const char* v = std::getenv("XSEP_EMU_ENGINE");
+  if (v == nullptr || *v == '\0') return fallback;
+  const std::string want(v);
+  Engine e;
+  if (want == "threads") {
+    e = Engine::kThreads;
+  } else if (want == "fibers") {
+    e = Engine::kFibers;
+  } else {
+    std::fprintf(stderr, "emulated device: XSEP_EMU_ENGINE must be 'threads' or 'fibers', not '%s'\n", v);
+    std::abort();
+  }
+  if (!engine_available(e)) {
+    std::fprintf(stderr,
+                 "emulated device: XSEP_EMU_ENGINE=%s, but this build has no fibers engine (it needs x86-64 "
+                 "and no ThreadSanitizer)\n",
+                 v);
+    std::abort();
+  }
+  return e;
+}
 }  // namespace
 
-void syncthreads() { static_cast<Barrier*>(t_state.barrier)->arrive_and_wait(); }
+bool engine_available(Engine e) { return e == Engine::kThreads || detail::fibers_built(); }
+
+Engine engine() {
+  int e = g_engine.load(std::memory_order_acquire);
+  if (e < 0) {
+    int expected = -1;
+    g_engine.compare_exchange_strong(expected, static_cast<int>(engine_from_environment()),
+                                     std::memory_order_acq_rel);
+    e = g_engine.load(std::memory_order_acquire);
+  }
+  return static_cast<Engine>(e);
+}
+
+bool use_engine(Engine e) {
+  if (!engine_available(e)) return false;
+  g_engine.store(static_cast<int>(e), std::memory_order_release);
+  return true;
+}
 
 cudaError_t take_last_error() {
   cudaError_t e = t_last_error;
@@ -37,24 +80,74 @@ cudaError_t take_last_error() {
 }
 cudaError_t peek_last_error() { return t_last_error; }
 
-namespace {
+namespace detail {
 
+uint3 block_coords(const Launch& l, uint64_t b) {
+  return uint3{static_cast<unsigned>(b % l.grid.x), static_cast<unsigned>((b / l.grid.x) % l.grid.y),
+               static_cast<unsigned>(b / (uint64_t{l.grid.x} * l.grid.y))};
+}
+
+uint3 thread_coords(const Launch& l, uint32_t t) {
+  return uint3{t % l.block.x, (t / l.block.x) % l.block.y, t / (l.block.x * l.block.y)};
+}
+
+void begin_block(Launch& l, uint64_t b) {
+  const uint3 block_idx = block_coords(l, b);
+  for (uint32_t t = 0; t < l.threads; ++t) {
+    ThreadState& s = (*l.states)[t];
+    s.thread_idx = thread_coords(l, t);
+    s.block_idx = block_idx;
+    s.block_dim = l.block;
+    s.grid_dim = l.grid;
+    s.smem = l.smem;
+    s.syncs = s.warp_calls = s.warp_calls_hash = 0;
+  }
+}
+
+void check_syncthreads_counts(const Launch& l) {
+  const std::vector<ThreadState>& st = *l.states;
+  for (size_t t = 1; t < st.size(); ++t) {
+    if (st[t].syncs == st[0].syncs) continue;
+    const uint3 b = st[0].block_idx;
+    std::fprintf(stderr,
+                 "emulated device: block (%u,%u,%u): thread %zu called __syncthreads %llu times and thread 0 "
+                 "%llu; CUDA allows __syncthreads under a condition only if the whole block takes it\n",
+                 b.x, b.y, b.z, t, static_cast<unsigned long long>(st[t].syncs),
+                 static_cast<unsigned long long>(st[0].syncs));
+    std::abort();
+  }
+}
+
+namespace {
 // Every lane of a warp must have made the same warp-collective calls (see
 // note_warp_collective); lane l of warp w is thread 32 w + l of the block.
-void check_warp_collectives(const std::vector<std::pair<uint64_t, uint64_t>>& calls, uint3 block) {
-  for (size_t t = 0; t < calls.size(); ++t) {
-    const size_t lane0 = t - t % 32;
-    if (calls[t] == calls[lane0]) continue;
+void check_warp_collectives(const Launch& l) {
+  const std::vector<ThreadState>& st = *l.states;
+  for (size_t t = 0; t < st.size(); ++t) {
+    const ThreadState& lane0 = st[t - t % 32];
+    if (st[t].warp_calls == lane0.warp_calls && st[t].warp_calls_hash == lane0.warp_calls_hash) continue;
+    const uint3 b = st[t].block_idx;
     std::fprintf(stderr,
                  "emulated device: block (%u,%u,%u), warp %zu: lane %zu made %llu warp-collective calls "
                  "(wmma *_sync) and lane 0 made %llu%s; every lane of a warp must make the same calls "
                  "with the same arguments\n",
-                 block.x, block.y, block.z, t / 32, t % 32, static_cast<unsigned long long>(calls[t].first),
-                 static_cast<unsigned long long>(calls[lane0].first),
-                 calls[t].first == calls[lane0].first ? ", with different arguments or in another order" : "");
+                 b.x, b.y, b.z, t / 32, t % 32, static_cast<unsigned long long>(st[t].warp_calls),
+                 static_cast<unsigned long long>(lane0.warp_calls),
+                 st[t].warp_calls == lane0.warp_calls ? ", with different arguments or in another order" : "");
     std::abort();
   }
 }
+}  // namespace
+
+void end_block(Launch& l) {
+  check_syncthreads_counts(l);
+  check_warp_collectives(l);
+  poison(l.smem, l.smem_bytes);
+}
+
+}  // namespace detail
+
+namespace {
 
 cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
@@ -66,71 +159,17 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
 
   const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;
   std::unique_ptr<unsigned char[], AlignedFree> smem;
-  std::vector<std::pair<uint64_t, uint64_t>> warp_calls;  // per thread, at a block's end
+  std::vector<ThreadState> states;
   try {
     smem.reset(static_cast<unsigned char*>(::operator new[](bytes, std::align_val_t(64))));
-    warp_calls.resize(threads);
+    states.resize(threads);
   } catch (const std::bad_alloc&) {
     return cudaErrorMemoryAllocation;
   }
   poison(smem.get(), bytes);
-  Barrier barrier(static_cast<std::ptrdiff_t>(threads));
 
-  auto run = [&](uint32_t t) {
-    ThreadState& s = t_state;
-    s.thread_idx = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-    s.block_dim = block;
-    s.grid_dim = grid;
-    s.smem = smem.get();
-    s.barrier = &barrier;
-    for (uint64_t b = 0; b < blocks; ++b) {
-      s.block_idx = uint3{static_cast<unsigned>(b % grid.x),
-                          static_cast<unsigned>((b / grid.x) % grid.y),
-                          static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y))};
-      s.warp_calls = s.warp_calls_hash = 0;
-      body();
-      warp_calls[t] = {s.warp_calls, s.warp_calls_hash};
-      barrier.arrive_and_wait();  // the block is done
-      if (t == 0) {
-        check_warp_collectives(warp_calls, s.block_idx);
-        poison(smem.get(), bytes);
-      }
-      barrier.arrive_and_wait();  // the next block starts on poisoned shared memory
-    }
-  };
-
-  // Start gate: no thread runs a block before all of them exist, so a failure
-  // to create one aborts the launch before any output is written.
-  std::mutex gate_mutex;
-  std::condition_variable gate_cv;
-  enum { kWaiting, kGo, kAbort } gate = kWaiting;
-  auto worker = [&](uint32_t t) {
-    {
-      std::unique_lock<std::mutex> lock(gate_mutex);
-      gate_cv.wait(lock, [&] { return gate != kWaiting; });
-      if (gate == kAbort) return;
-    }
-    run(t);
-  };
-  auto open_gate = [&](decltype(gate) to) {
-    std::lock_guard<std::mutex> lock(gate_mutex);
-    gate = to;
-    gate_cv.notify_all();
-  };
-
-  std::vector<std::thread> pool;
-  try {
-    pool.reserve(threads);
-    for (uint32_t t = 1; t < threads; ++t) pool.emplace_back(worker, t);
-  } catch (const std::exception&) {
-    open_gate(kAbort);
-    for (auto& th : pool) th.join();
-    return cudaErrorLaunchFailure;
-  }
-  open_gate(kGo);
-  run(0);  // the launching thread plays thread 0
-  for (auto& th : pool) th.join();
-  return cudaSuccess;
+  detail::Launch l{grid, block, blocks, static_cast<uint32_t>(threads), smem.get(), bytes, &body, &states};
+  return engine() == Engine::kFibers ? detail::run_with_fibers(l) : detail::run_with_threads(l);
 }
 
 }  // namespace

@@ -1,12 +1,22 @@
 // The emulated device: just enough of the CUDA programming model for our
-// kernel sources to compile with the host compiler and run on host threads.
+// kernel sources to compile with the host compiler and run on the host.
 //
-// Execution model (see emu_runtime.cpp): a launch runs its blocks one after
-// another; each block is executed by blockDim.x*y*z host threads (one per CUDA
-// thread, reused across blocks), __syncthreads() is a std::barrier over them,
-// and the dynamic shared memory is one buffer per launch, poisoned with 0xFF
-// bytes (a float NaN) before every block so that reading shared memory the
-// block never wrote shows up as NaN in the output.
+// Execution model (emu_runtime.cpp, and the engines emu_fibers.cpp and
+// emu_threads.cpp): a launch runs its blocks one after another; every CUDA
+// thread of a block has its own ThreadState (coordinates, call records), and
+// __syncthreads() is a barrier over the block's threads. The dynamic shared
+// memory is one buffer per launch, poisoned with 0xFF bytes (a float NaN)
+// before every block so that reading shared memory the block never wrote shows
+// up as NaN in the output. Two engines run a block's threads:
+//   fibers   one host thread runs the block's CUDA threads as fibers, each
+//            until its next __syncthreads or its end; odd blocks run their
+//            threads in reverse order, so a read of another thread's write
+//            that lacks a barrier sees poison in one of the two orders.
+//            The default on x86-64, except under ThreadSanitizer.
+//   threads  one host thread per CUDA thread (reused across the launch's
+//            blocks) and a std::barrier: the engine ThreadSanitizer checks
+//            for races between a block's threads.
+// XSEP_EMU_ENGINE=threads|fibers chooses one (see engine() below).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +57,14 @@ struct ThreadState {
   dim3 block_dim;
   dim3 grid_dim;
   unsigned char* smem;
-  void* barrier;  // std::barrier<>*; opaque here to keep <barrier> out of kernels
+  // The engine's __syncthreads for this thread, and its per-thread data (the
+  // std::barrier or the fiber; opaque here to keep both out of the kernels).
+  void (*syncthreads)(ThreadState&);
+  void* engine;
+  // This thread's __syncthreads calls in the current block. At the block's
+  // end the launch checks that every thread of the block made the same number
+  // (CUDA allows __syncthreads under a branch only if the whole block takes it).
+  uint64_t syncs;
   // This thread's warp-collective calls in the current block (wmma's *_sync):
   // how many, and a hash of their ordered signatures. At the block's end the
   // launch checks that all lanes of each warp agree (see note_warp_collective).
@@ -55,8 +72,10 @@ struct ThreadState {
   uint64_t warp_calls_hash;
 };
 
-// Each host thread that plays a CUDA thread has its own coordinates.
-extern thread_local ThreadState t_state;
+// The CUDA thread the calling host thread (or fiber) is playing: set by the
+// engine before it runs a thread, so threadIdx and friends read its state.
+extern thread_local ThreadState* t_current;
+inline ThreadState& current() { return *t_current; }
 
 // Records a call that CUDA requires every lane of the warp to make, in the same
 // order and with the same arguments (wmma::load_matrix_sync, mma_sync,
@@ -66,20 +85,36 @@ extern thread_local ThreadState t_state;
 // (a call under a lane-dependent branch, a lane-dependent pointer) aborts the
 // process like a device trap, naming the block, warp and lanes.
 inline void note_warp_collective(uint64_t signature) {
-  uint64_t h = t_state.warp_calls_hash ^ (signature + 0x9E3779B97F4A7C15ull);
+  ThreadState& s = current();
+  uint64_t h = s.warp_calls_hash ^ (signature + 0x9E3779B97F4A7C15ull);
   h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finaliser
   h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-  t_state.warp_calls_hash = h ^ (h >> 31);
-  ++t_state.warp_calls;
+  s.warp_calls_hash = h ^ (h >> 31);
+  ++s.warp_calls;
 }
 
-// Blocks until every thread of the block has arrived (__syncthreads).
-void syncthreads();
+// Returns once every thread of the block has arrived (__syncthreads).
+inline void syncthreads() {
+  ThreadState& s = current();
+  ++s.syncs;
+  s.syncthreads(s);
+}
 
 // Runs body() as a grid of `grid` blocks of `block` threads with `smem_bytes`
 // of dynamic shared memory. Synchronous. Returns cudaErrorLaunchFailure when
 // the host threads cannot be created or the configuration is invalid.
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+
+// The engine that runs launches (see the top of this file). The first launch
+// reads XSEP_EMU_ENGINE (threads or fibers; unset or empty: the default, which
+// is fibers where they are available); a value it cannot honour aborts with a
+// message. use_engine() switches for the launches that follow and returns
+// false, changing nothing, for an engine this build lacks (fibers need x86-64
+// and no ThreadSanitizer). For the emulator's own tests.
+enum class Engine { kThreads, kFibers };
+Engine engine();
+bool engine_available(Engine e);
+bool use_engine(Engine e);
 
 // The last failed launch's error on this host thread: take (cudaGetLastError)
 // clears it, peek (cudaPeekAtLastError) does not.
@@ -88,10 +123,10 @@ cudaError_t peek_last_error();
 
 }  // namespace xsep::emu
 
-#define threadIdx (::xsep::emu::t_state.thread_idx)
-#define blockIdx (::xsep::emu::t_state.block_idx)
-#define blockDim (::xsep::emu::t_state.block_dim)
-#define gridDim (::xsep::emu::t_state.grid_dim)
+#define threadIdx (::xsep::emu::current().thread_idx)
+#define blockIdx (::xsep::emu::current().block_idx)
+#define blockDim (::xsep::emu::current().block_dim)
+#define gridDim (::xsep::emu::current().grid_dim)
 
 inline void __syncthreads() { ::xsep::emu::syncthreads(); }
 template <class T>

@@ -8,8 +8,8 @@ Times mean nothing here. Skipped without torch (CI) or without XSEP_LIB:
 
   XSEP_LIB=build-emu/libxsep.so XSEP_RUN=build-emu/xsep-run python -m pytest -q python_ref/tests/test_bench_torch.py
 
-The emulated device is slow: several minutes with XSEP_RUN (eight batch-1 forward passes
-of MobileNetV3-Small through it), about a minute without.
+The emulated device makes it slow, the more so with XSEP_RUN (eight batch-1 forward
+passes of MobileNetV3-Small through it).
 """
 import json
 import os

@@ -1,8 +1,12 @@
 // The emulated device itself (kernels/emu/, XSEP_DEVICE=emu builds only): the
 // kernels' tests trust it to run a launch as CUDA would and to trap what the
 // GPU would not tolerate, so it gets tests of its own.
-//   EmuLaunch   coordinates, __syncthreads, shared memory poisoned before
-//               every block, invalid launch configurations
+//   EmuLaunch   (each engine: threads, fibers) coordinates, __syncthreads,
+//               shared memory poisoned before every block, invalid launch
+//               configurations; with fibers, a missing barrier reads poison
+//   EmuLaunchDeathTest  (each engine) __syncthreads that not every thread of
+//               the block reaches aborts like a device trap, naming a thread
+//   EmuEngine   XSEP_EMU_ENGINE: the choice, and a value it cannot honour
 //   EmuWmma     the 16x16x16 fragments against a naive product, in every
 //               load and store layout, each output element written
 //   EmuWmmaDeathTest  the API's preconditions abort like a device trap:
@@ -15,7 +19,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -24,14 +30,33 @@
 
 namespace {
 
+using xsep::emu::Engine;
 using xsep::emu::launch;
 namespace wmma = nvcuda::wmma;
 
 unsigned linear_thread() { return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z); }
 unsigned linear_block() { return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z); }
-float* smem() { return reinterpret_cast<float*>(xsep::emu::t_state.smem); }
+float* smem() { return reinterpret_cast<float*>(xsep::emu::current().smem); }
 
-TEST(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
+// The EmuLaunch tests run on each engine (use_engine); a build without the
+// fibers engine (ThreadSanitizer, or not x86-64) skips those cases.
+class EmuLaunch : public testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    if (!xsep::emu::use_engine(GetParam()))
+      GTEST_SKIP() << "this build has no fibers engine (it needs x86-64 and no ThreadSanitizer)";
+  }
+  void TearDown() override { xsep::emu::use_engine(before_); }
+
+ private:
+  Engine before_ = xsep::emu::engine();
+};
+
+std::string engine_name(const testing::TestParamInfo<Engine>& info) {
+  return info.param == Engine::kFibers ? "fibers" : "threads";
+}
+
+TEST_P(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
   const dim3 grid(3, 2, 2), block(8, 4, 2);
   const unsigned threads = 64, blocks = 12;
   std::vector<int> runs(threads * blocks, 0);
@@ -56,7 +81,7 @@ TEST(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
 // Thread t writes slot t, then after the barrier reads its neighbour's slot:
 // without a working barrier some reads would see the poison (NaN) or the
 // previous block's values.
-TEST(EmuLaunch, SyncthreadsOrdersSharedMemory) {
+TEST_P(EmuLaunch, SyncthreadsOrdersSharedMemory) {
   const unsigned threads = 256, blocks = 5;
   std::vector<float> out(threads * blocks, 0.f);
   ASSERT_EQ(launch(dim3(blocks), dim3(threads), threads * sizeof(float), [&] {
@@ -73,7 +98,7 @@ TEST(EmuLaunch, SyncthreadsOrdersSharedMemory) {
 
 // Every block starts on shared memory filled with 0xFF bytes (a float NaN),
 // whatever the previous block left there.
-TEST(EmuLaunch, SharedMemoryIsPoisonedBeforeEveryBlock) {
+TEST_P(EmuLaunch, SharedMemoryIsPoisonedBeforeEveryBlock) {
   const unsigned threads = 64, blocks = 4;
   std::vector<uint32_t> seen(threads * blocks, 0);
   ASSERT_EQ(launch(dim3(blocks), dim3(threads), threads * sizeof(float), [&] {
@@ -88,7 +113,7 @@ TEST(EmuLaunch, SharedMemoryIsPoisonedBeforeEveryBlock) {
 
 // The sm_90 limits: a launch beyond them fails before any thread runs, and is
 // remembered as the last error, as the CUDA runtime does.
-TEST(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
+TEST_P(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
   struct Bad {
     dim3 grid, block;
     size_t smem;
@@ -111,6 +136,121 @@ TEST(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
     EXPECT_EQ(xsep::emu::take_last_error(), cudaSuccess);
   }
   EXPECT_EQ(launch(dim3(1), dim3(32), 232448, [] {}), cudaSuccess) << "227 KB is the sm_90 maximum";
+}
+
+// Every thread writes its slot and, with no barrier in between, reads both
+// neighbours' slots. On a GPU that is a race; the fibers engine runs the
+// threads of a round in a shuffled order, so some reads come before the
+// neighbour's write and see the poison (NaN), in both directions.
+TEST_P(EmuLaunch, WithFibersAMissingBarrierReadsPoison) {
+  if (GetParam() != Engine::kFibers) GTEST_SKIP() << "threads: the outcome of a race is left to the OS scheduler";
+  const unsigned threads = 256;
+  std::vector<float> left(threads), right(threads);
+  ASSERT_EQ(launch(dim3(1), dim3(threads), threads * sizeof(float), [&] {
+              const unsigned t = threadIdx.x;
+              smem()[t] = static_cast<float>(t);
+              left[t] = smem()[(t + threads - 1) % threads];  // a missing __syncthreads before these
+              right[t] = smem()[(t + 1) % threads];
+            }),
+            cudaSuccess);
+  unsigned nan_left = 0, nan_right = 0;
+  for (unsigned t = 0; t < threads; ++t) {
+    nan_left += std::isnan(left[t]) ? 1 : 0;
+    nan_right += std::isnan(right[t]) ? 1 : 0;
+  }
+  EXPECT_GT(nan_left, 0u);
+  EXPECT_GT(nan_right, 0u);
+  EXPECT_LT(nan_left, threads) << "the order is shuffled, not reversed";
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EmuLaunch, testing::Values(Engine::kThreads, Engine::kFibers), engine_name);
+
+// __syncthreads that not every thread of the block reaches (here: the second
+// warp returns early, or calls it once more): undefined on a GPU, where it
+// hangs or silently mixes up barriers. Both engines abort at that barrier and
+// name the first thread whose count differs from thread 0's.
+class EmuLaunchDeathTest : public EmuLaunch {
+ protected:
+  void SetUp() override {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EmuLaunch::SetUp();
+  }
+};
+
+TEST_P(EmuLaunchDeathTest, SyncthreadsSkippedBySomeThreadsTraps) {
+  EXPECT_DEATH(launch(dim3(2), dim3(64), 64 * sizeof(float), [] {
+                 if (threadIdx.x >= 32) return;
+                 __syncthreads();
+               }),
+               "block \\(0,0,0\\): thread 32 called __syncthreads 0 times and thread 0 1;");
+}
+
+TEST_P(EmuLaunchDeathTest, SyncthreadsCalledMoreOftenBySomeThreadsTraps) {
+  EXPECT_DEATH(launch(dim3(1), dim3(64), 64 * sizeof(float), [] {
+                 __syncthreads();
+                 if (threadIdx.x >= 32) __syncthreads();
+               }),
+               "thread 32 called __syncthreads 2 times and thread 0 1;");
+}
+
+TEST_P(EmuLaunchDeathTest, UniformSyncthreadsRun) {
+  EXPECT_EXIT(
+      {
+        const cudaError_t e = launch(dim3(3), dim3(64), 64 * sizeof(float), [] {
+          for (unsigned i = 0; i < blockIdx.x; ++i) __syncthreads();  // a block-uniform count
+        });
+        std::exit(e == cudaSuccess ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, EmuLaunchDeathTest, testing::Values(Engine::kThreads, Engine::kFibers),
+                         engine_name);
+
+// XSEP_EMU_ENGINE picks the engine at the first launch of a process; these
+// run in a fresh child each (the death tests' threadsafe style re-executes
+// the test binary), where no launch has chosen one yet.
+class EmuEngineDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(EmuEngineDeathTest, TheVariableChoosesTheEngine) {
+  EXPECT_EXIT(
+      {
+        setenv("XSEP_EMU_ENGINE", "threads", 1);
+        std::exit(xsep::emu::engine() == Engine::kThreads ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+TEST_F(EmuEngineDeathTest, UnsetMeansFibersWhereBuilt) {
+  const Engine want = xsep::emu::engine_available(Engine::kFibers) ? Engine::kFibers : Engine::kThreads;
+  EXPECT_EXIT(
+      {
+        unsetenv("XSEP_EMU_ENGINE");
+        std::exit(xsep::emu::engine() == want ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
+TEST_F(EmuEngineDeathTest, AnUnknownValueAborts) {
+  EXPECT_DEATH(
+      {
+        setenv("XSEP_EMU_ENGINE", "gpu", 1);
+        xsep::emu::engine();
+      },
+      "XSEP_EMU_ENGINE must be 'threads' or 'fibers', not 'gpu'");
+}
+
+TEST_F(EmuEngineDeathTest, FibersWithoutTheEngineAbort) {
+  if (xsep::emu::engine_available(Engine::kFibers)) GTEST_SKIP() << "this build has the fibers engine";
+  EXPECT_DEATH(
+      {
+        setenv("XSEP_EMU_ENGINE", "fibers", 1);
+        xsep::emu::engine();
+      },
+      "this build has no fibers engine");
 }
 
 // ---- Tensor-core fragments ---------------------------------------------------

@@ -4,8 +4,8 @@
 // and is larger than what the call writes (row padding, guard elements after
 // the end): written elements must match the loop (f32: max|diff| <=
 // 1e-4 * max|ref| + 1e-6; f16: 4e-3 * max|ref|), all others must still hold
-// the poison. Grids are kept small: the emulated device runs one host thread
-// per CUDA thread.
+// the poison. Grids are kept small: the emulated device runs every CUDA
+// thread on the host.
 #include <gtest/gtest.h>
 
 #include <algorithm>
