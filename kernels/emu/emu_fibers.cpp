@@ -20,7 +20,8 @@
 // as much as the threads it replaces. Under AddressSanitizer every switch is
 // announced with __sanitizer_{start,finish}_switch_fiber. ThreadSanitizer has
 // its own fiber API, but a build under it uses the threads engine instead:
-// there the point is real concurrency.
+// there the point is real concurrency. So does a build with CET shadow stacks
+// (see XSEP_EMU_FIBERS below).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -51,7 +52,10 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#if defined(__x86_64__) && !defined(XSEP_EMU_TSAN)
+// With CET shadow stacks (-fcf-protection=return or full, which marks this
+// file's code shadow-stack compatible), the first switch into a fiber would
+// return to an address the shadow stack never saw: such builds use threads.
+#if defined(__x86_64__) && !defined(XSEP_EMU_TSAN) && !(defined(__CET__) && (__CET__ & 2))
 #define XSEP_EMU_FIBERS 1
 #endif
 
@@ -78,32 +82,46 @@ bool fibers_built() { return true; }
 extern "C" void xsep_emu_switch(void** save, void* to);
 extern "C" void xsep_emu_fiber_start();
 asm(R"(
-  .text
+  .pushsection .text
   .globl xsep_emu_switch
   .hidden xsep_emu_switch
   .type xsep_emu_switch, @function
 xsep_emu_switch:
   .cfi_startproc
   pushq %rbp
+  .cfi_adjust_cfa_offset 8
   pushq %rbx
+  .cfi_adjust_cfa_offset 8
   pushq %r12
+  .cfi_adjust_cfa_offset 8
   pushq %r13
+  .cfi_adjust_cfa_offset 8
   pushq %r14
+  .cfi_adjust_cfa_offset 8
   pushq %r15
+  .cfi_adjust_cfa_offset 8
   subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
   stmxcsr (%rsp)
   fnstcw 4(%rsp)
   movq %rsp, (%rdi)
-  movq %rsi, %rsp
+  movq %rsi, %rsp  # the other stack has the same layout, so the CFA rule holds
   ldmxcsr (%rsp)
   fldcw 4(%rsp)
   addq $8, %rsp
+  .cfi_adjust_cfa_offset -8
   popq %r15
+  .cfi_adjust_cfa_offset -8
   popq %r14
+  .cfi_adjust_cfa_offset -8
   popq %r13
+  .cfi_adjust_cfa_offset -8
   popq %r12
+  .cfi_adjust_cfa_offset -8
   popq %rbx
+  .cfi_adjust_cfa_offset -8
   popq %rbp
+  .cfi_adjust_cfa_offset -8
   ret
   .cfi_endproc
   .size xsep_emu_switch, .-xsep_emu_switch
@@ -119,6 +137,7 @@ xsep_emu_fiber_start:
   ud2
   .cfi_endproc
   .size xsep_emu_fiber_start, .-xsep_emu_fiber_start
+  .popsection
 )");
 
 namespace xsep::emu::detail {
@@ -262,16 +281,19 @@ void fiber_sync(ThreadState& t) {
   std::abort();  // never resumed
 }
 
+// splitmix64's finaliser: a well-mixed 64-bit function of x.
+uint64_t mix(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 // Puts 0 .. order.size()-1 into `order` in the round's order: Fisher-Yates
-// driven by splitmix64 seeded with the block and round.
+// driven by splitmix64, seeded from the block and the round (both mixed, so
+// neighbouring blocks and rounds get unrelated streams).
 void shuffle(std::vector<uint32_t>& order, uint64_t block, uint64_t round) {
-  uint64_t x = block * 0x9E3779B97F4A7C15ull + round;
-  auto next = [&x] {
-    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  uint64_t x = mix(block + 0x9E3779B97F4A7C15ull) ^ mix(~round);
+  auto next = [&x] { return mix(x += 0x9E3779B97F4A7C15ull); };
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[next() % (i + 1)]);
 }
@@ -291,7 +313,6 @@ cudaError_t run_with_fibers(Launch& l) {
 
   Scheduler scheduler;
   scheduler.body = l.body;
-  ThreadState* const caller = t_current;
   std::vector<ThreadState>& states = *l.states;
   for (uint64_t b = 0; b < l.blocks; ++b) {
     begin_block(l, b);
@@ -320,7 +341,7 @@ cudaError_t run_with_fibers(Launch& l) {
         std::abort();
       }
     }
-    t_current = caller;
+    t_current = nullptr;  // no kernel runs (launch() refuses nested launches)
     end_block(l);
   }
   return cudaSuccess;

@@ -45,8 +45,8 @@ Engine engine_from_environment() {
   }
   if (!engine_available(e)) {
     std::fprintf(stderr,
-                 "emulated device: XSEP_EMU_ENGINE=%s, but this build has no fibers engine (it needs x86-64 "
-                 "and no ThreadSanitizer)\n",
+                 "emulated device: XSEP_EMU_ENGINE=%s, but this build has no fibers engine (it needs x86-64, "
+                 "no ThreadSanitizer and no CET shadow stacks)\n",
                  v);
     std::abort();
   }
@@ -150,6 +150,12 @@ void end_block(Launch& l) {
 namespace {
 
 cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+  if (t_current != nullptr) {
+    // Both engines set t_current while a kernel runs. A nested launch would
+    // reuse the running fibers' stacks; CUDA needs dynamic parallelism for it.
+    std::fprintf(stderr, "emulated device: a launch from inside a kernel (dynamic parallelism is not emulated)\n");
+    std::abort();
+  }
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
   // The limits of the real device (sm_90): 1024 threads, 227 KB of dynamic

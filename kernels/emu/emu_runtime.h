@@ -9,10 +9,11 @@
 // before every block so that reading shared memory the block never wrote shows
 // up as NaN in the output. Two engines run a block's threads:
 //   fibers   one host thread runs the block's CUDA threads as fibers, each
-//            until its next __syncthreads or its end; odd blocks run their
-//            threads in reverse order, so a read of another thread's write
-//            that lacks a barrier sees poison in one of the two orders.
-//            The default on x86-64, except under ThreadSanitizer.
+//            until its next __syncthreads or its end, in a shuffled order
+//            that changes from round to round, so a read of another thread's
+//            write that lacks a barrier comes first (and sees poison) in
+//            about half the rounds. The default on x86-64, except under
+//            ThreadSanitizer and with CET shadow stacks.
 //   threads  one host thread per CUDA thread (reused across the launch's
 //            blocks) and a std::barrier: the engine ThreadSanitizer checks
 //            for races between a block's threads.
@@ -101,8 +102,12 @@ inline void syncthreads() {
 }
 
 // Runs body() as a grid of `grid` blocks of `block` threads with `smem_bytes`
-// of dynamic shared memory. Synchronous. Returns cudaErrorLaunchFailure when
-// the host threads cannot be created or the configuration is invalid.
+// of dynamic shared memory. Synchronous. Fails before any thread runs:
+// cudaErrorInvalidValue for a configuration beyond the sm_90 limits,
+// cudaErrorMemoryAllocation when the shared memory, states or fiber stacks
+// cannot be had, cudaErrorLaunchFailure when host threads cannot be created.
+// A launch from inside a kernel (CUDA's dynamic parallelism, which the
+// library does not use) aborts with a message.
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
 
 // The engine that runs launches (see the top of this file). The first launch
@@ -110,7 +115,7 @@ cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
 // is fibers where they are available); a value it cannot honour aborts with a
 // message. use_engine() switches for the launches that follow and returns
 // false, changing nothing, for an engine this build lacks (fibers need x86-64
-// and no ThreadSanitizer). For the emulator's own tests.
+// and no ThreadSanitizer nor CET shadow stacks). For the emulator's own tests.
 enum class Engine { kThreads, kFibers };
 Engine engine();
 bool engine_available(Engine e);

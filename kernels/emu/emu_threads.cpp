@@ -102,9 +102,8 @@ cudaError_t run_with_threads(Launch& l) {
     return cudaErrorLaunchFailure;
   }
   open_gate(kGo);
-  ThreadState* const caller = t_current;
   run(0);  // the launching thread plays thread 0
-  t_current = caller;
+  t_current = nullptr;  // no kernel runs (launch() refuses nested launches)
   for (auto& th : pool) th.join();
   return cudaSuccess;
 }
