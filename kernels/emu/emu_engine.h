@@ -49,6 +49,6 @@ void check_syncthreads_counts(const Launch& l);
 // each, and returns cudaSuccess, or an error before any thread ran.
 cudaError_t run_with_threads(Launch& l);
 cudaError_t run_with_fibers(Launch& l);
-bool fibers_built();  // x86-64, and not under ThreadSanitizer
+bool fibers_built();  // x86-64, without ThreadSanitizer or CET shadow stacks
 
 }  // namespace xsep::emu::detail

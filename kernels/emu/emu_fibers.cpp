@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cfenv>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -165,6 +166,7 @@ struct Fiber {
   void* sp = nullptr;  // while suspended: the saved stack pointer
   const void* bottom = nullptr;
   FiberPool* pool = nullptr;  // its host thread's (t_pool; kept here to spare a TLS lookup per barrier)
+  bool started = false;       // fiber_main has run
   bool done = false;          // the kernel body returned (for the current block)
 };
 
@@ -187,19 +189,30 @@ class FiberPool {
   void suspend(Fiber& f);
 
   const std::function<void()>* body = nullptr;  // the running launch's kernel
+  // The launching thread's floating-point environment (rounding mode, FTZ,
+  // exception masks): every CUDA thread starts every block with it.
+  std::fenv_t host_env{};
   // The host thread's stack, which AddressSanitizer needs named when a fiber
-  // switches back to it; learnt from the first switch into a fiber.
+  // switches back to it; learnt from each switch into a fiber.
   const void* host_bottom = nullptr;
   size_t host_bytes = 0;
+  bool retiring = false;  // ~FiberPool: a resumed fiber ends instead of running the body
 
  private:
   std::deque<Fiber> fibers_;  // a deque: a Fiber's address is on its stack
   std::vector<void*> maps_;   // each stack's mapping, guard page first
   size_t guard_ = 0;
   void* host_sp_ = nullptr;   // while a fiber runs: the scheduler's stack pointer
+
+ public:
+  void* host_sp() const { return host_sp_; }
 };
 
 thread_local FiberPool t_pool;
+// Set by ~FiberPool (a bool: no destructor of its own): a launch later in
+// this thread's exit (a thread_local destructor, an atexit handler) finds
+// the pool gone and runs on the threads engine.
+thread_local bool t_pool_gone = false;
 
 // AddressSanitizer keeps one stack (and fake stack) per fiber: each switch is
 // announced before it (start) and completed after it (finish).
@@ -216,19 +229,26 @@ inline void asan_finish([[maybe_unused]] void* fake_stack_save, [[maybe_unused]]
 #endif
 }
 
-// A fiber's life: the kernel body, once for every block it is given; after
-// each, back to the scheduler. The loop never ends: a fiber is abandoned,
-// suspended here, when its host thread exits (~FiberPool). No local has its
-// address taken, so this frame has no AddressSanitizer redzones.
+// A fiber's life: the kernel body, once for every block it is given, each
+// time from the launching thread's floating-point environment (a rounding
+// mode one CUDA thread sets must not reach the next block's thread); after
+// each, back to the scheduler. It ends only when its host thread exits
+// (~FiberPool), so that AddressSanitizer frees its fake stack.
 [[noreturn]] void fiber_main(void* arg) {
   Fiber& f = *static_cast<Fiber*>(arg);
   FiberPool& pool = *f.pool;  // a fiber never leaves the host thread that made it
+  f.started = true;
   asan_finish(nullptr, &pool.host_bottom, &pool.host_bytes);
   for (;;) {
+    std::fesetenv(&pool.host_env);
     (*pool.body)();
     f.done = true;
     pool.suspend(f);
+    if (pool.retiring) break;
   }
+  asan_start(nullptr, pool.host_bottom, pool.host_bytes);  // nullptr: this fiber ends
+  xsep_emu_switch(&f.sp, pool.host_sp());
+  std::abort();  // never resumed
 }
 
 // A new fiber's stack, laid out as xsep_emu_switch leaves a suspended one
@@ -257,10 +277,19 @@ void* prepare_stack(const void* bottom, Fiber* fiber) {
 }
 
 FiberPool::~FiberPool() {
+  t_pool_gone = true;
+#if defined(XSEP_EMU_ASAN)
+  // Each started fiber waits in fiber_main's loop: resumed once more, it ends
+  // with the annotation that frees its fake stack (detect_stack_use_after_return).
+  retiring = true;
+  for (Fiber& f : fibers_)
+    if (f.started) resume(f);
+#endif
   for (void* m : maps_) {
 #if defined(XSEP_EMU_ASAN)
-    // An abandoned fiber's suspended frames leave redzones in the shadow
-    // memory, which would show as false errors once the range is reused.
+    // Frames left on a fiber's stack (fiber_main's, with the redzones of the
+    // inlined suspend) stay poisoned in the shadow memory, which would show as
+    // false errors once the range is mapped again.
     __asan_unpoison_memory_region(static_cast<unsigned char*>(m) + guard_, kStackBytes);
 #endif
     munmap(m, guard_ + kStackBytes);
@@ -308,7 +337,7 @@ void FiberPool::suspend(Fiber& f) {
   void* fake_stack = nullptr;
   asan_start(&fake_stack, host_bottom, host_bytes);
   xsep_emu_switch(&f.sp, host_sp_);
-  asan_finish(fake_stack, nullptr, nullptr);
+  asan_finish(fake_stack, &host_bottom, &host_bytes);
 }
 
 // __syncthreads in a fiber: back to the scheduler, which resumes this fiber
@@ -346,10 +375,18 @@ cudaError_t run_with_fibers(Launch& l) {
   } catch (const std::bad_alloc&) {
     return cudaErrorMemoryAllocation;
   }
-  FiberPool& pool = t_pool;
+  if (t_pool_gone) return run_with_threads(l);
+  FiberPool* pool_ptr = nullptr;
+  try {
+    pool_ptr = &t_pool;  // made on first use: its deque allocates
+  } catch (const std::bad_alloc&) {
+    return cudaErrorMemoryAllocation;
+  }
+  FiberPool& pool = *pool_ptr;
   if (!pool.reserve(l.threads)) return cudaErrorMemoryAllocation;
 
   pool.body = l.body;
+  std::fegetenv(&pool.host_env);
   std::vector<ThreadState>& states = *l.states;
   for (uint32_t t = 0; t < l.threads; ++t) {
     fibers[t] = &pool.fiber(t);

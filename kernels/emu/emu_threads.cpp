@@ -4,6 +4,7 @@
 // thread), but it is real concurrency, so ThreadSanitizer sees the races
 // between a block's threads that a missing __syncthreads leaves.
 #include <barrier>
+#include <cfenv>
 #include <cstdlib>
 #include <condition_variable>
 #include <exception>
@@ -62,11 +63,18 @@ cudaError_t run_with_threads(Launch& l) {
     s.engine = &barrier;
   }
 
+  // Every CUDA thread starts every block with the launching thread's
+  // floating-point environment (rounding mode, FTZ, exception masks), as the
+  // fibers engine does; the launching thread gets its own back at the end.
+  std::fenv_t host_env;
+  std::fegetenv(&host_env);
+
   // One barrier phase per __syncthreads, and one at the end of every block.
   auto run = [&](uint32_t t) {
     t_current = &(*l.states)[t];
     for (uint64_t b = 0; b < l.blocks; ++b) {
       at_end[t] = 0;
+      std::fesetenv(&host_env);
       (*l.body)();
       at_end[t] = 1;
       barrier.arrive_and_wait();
@@ -104,6 +112,7 @@ cudaError_t run_with_threads(Launch& l) {
   open_gate(kGo);
   run(0);  // the launching thread plays thread 0
   t_current = nullptr;  // no kernel runs (launch() refuses nested launches)
+  std::fesetenv(&host_env);
   for (auto& th : pool) th.join();
   return cudaSuccess;
 }

@@ -51,7 +51,7 @@ class EmuLaunch : public testing::TestWithParam<Engine> {
  protected:
   void SetUp() override {
     if (!xsep::emu::use_engine(GetParam()))
-      GTEST_SKIP() << "this build has no fibers engine (it needs x86-64 and no ThreadSanitizer)";
+      GTEST_SKIP() << "this build has no fibers engine (it needs x86-64, no ThreadSanitizer, no CET shadow stacks)";
   }
   void TearDown() override { xsep::emu::use_engine(before_); }
 
@@ -204,42 +204,57 @@ TEST_P(EmuLaunch, WithFibersTheOrderChangesEveryRound) {
 }
 
 // Each CUDA thread has its own floating-point environment, as each host
-// thread has: a rounding mode one thread sets reaches neither the other
-// threads nor the launching thread. fegetround() reads the x87 control word,
-// a float division rounds by the SSE MXCSR: both must follow the thread.
+// thread has, and starts every block with the launching thread's: a rounding
+// mode one thread sets reaches neither the other threads, nor the same thread
+// in the next block or launch, nor the launching thread (which plays thread 0
+// on the threads engine). fegetround() reads the x87 control word, a float
+// division rounds by the SSE MXCSR: both must follow the thread.
 float one_third() {
   volatile float one = 1.f, three = 3.f;
   return one / three;
 }
 TEST_P(EmuLaunch, EachThreadHasItsOwnRoundingMode) {
-  const unsigned threads = 64;
-  std::vector<int> mode(threads, -1);
-  std::vector<float> third(threads, 0.f);
+  const unsigned threads = 64, blocks = 3;
   ASSERT_EQ(std::fegetround(), FE_TONEAREST);
   const float nearest = one_third();
   std::fesetround(FE_DOWNWARD);
   const float downward = one_third();
+  std::fesetround(FE_UPWARD);
+  const float upward = one_third();
   std::fesetround(FE_TONEAREST);
   ASSERT_NE(nearest, downward);
-  ASSERT_EQ(launch(dim3(2), dim3(threads), 0, [&] {
-              if (threadIdx.x == 5) std::fesetround(FE_DOWNWARD);
-              __syncthreads();
-              if (blockIdx.x == 0) {
-                mode[threadIdx.x] = std::fegetround();
-                third[threadIdx.x] = one_third();
-              }
-            }),
-            cudaSuccess);
-  EXPECT_EQ(std::fegetround(), FE_TONEAREST);
-  EXPECT_EQ(one_third(), nearest);
-  for (unsigned t = 0; t < threads; ++t) {
-    EXPECT_EQ(mode[t], t == 5 ? FE_DOWNWARD : FE_TONEAREST) << "thread " << t;
-    EXPECT_EQ(third[t], t == 5 ? downward : nearest) << "thread " << t;
+  ASSERT_EQ(nearest, upward);  // 1/3 rounds up to nearest: FE_UPWARD shows in fegetround only
+
+  // Launch 1: in blocks 0 and 2 (not 1), thread 0 rounds upward and thread 5
+  // downward. Launch 2: nobody sets anything.
+  for (int launch_no = 0; launch_no < 2; ++launch_no) {
+    SCOPED_TRACE(launch_no == 0 ? "launch that sets modes" : "next launch");
+    std::vector<int> mode(threads * blocks, -1);
+    std::vector<float> third(threads * blocks, 0.f);
+    ASSERT_EQ(launch(dim3(blocks), dim3(threads), 0, [&] {
+                const bool sets = launch_no == 0 && blockIdx.x != 1;
+                if (sets && threadIdx.x == 0) std::fesetround(FE_UPWARD);
+                if (sets && threadIdx.x == 5) std::fesetround(FE_DOWNWARD);
+                __syncthreads();
+                const unsigned g = blockIdx.x * threads + threadIdx.x;
+                mode[g] = std::fegetround();
+                third[g] = one_third();
+              }),
+              cudaSuccess);
+    EXPECT_EQ(std::fegetround(), FE_TONEAREST) << "the launching thread's mode changed";
+    EXPECT_EQ(one_third(), nearest);
+    for (unsigned g = 0; g < threads * blocks; ++g) {
+      const unsigned b = g / threads, t = g % threads;
+      const bool set_here = launch_no == 0 && b != 1 && (t == 0 || t == 5);
+      const int want = !set_here ? FE_TONEAREST : t == 0 ? FE_UPWARD : FE_DOWNWARD;
+      EXPECT_EQ(mode[g], want) << "block " << b << " thread " << t;
+      EXPECT_EQ(third[g], set_here && t == 5 ? downward : nearest) << "block " << b << " thread " << t;
+    }
   }
 }
 
 // Locals whose address escapes, alive across barriers, in block after block:
-// each fiber's stack is reused by the next block's fiber, which must find it
+// fiber t runs thread t of every block on the same stack, which must stay
 // usable (under ASan: no stale redzones, no false reports).
 __attribute__((noinline)) void fill(volatile float* p, int n, float v) {
   for (int i = 0; i < n; ++i) p[i] = v + static_cast<float>(i);
