@@ -137,6 +137,30 @@ std::vector<Case> race_subset() {
   };
 }
 
+// A wider race check for ThreadSanitizer (CTest kernels_race_wide; the
+// emulator's threads engine there): every operator, dtype and layout, at
+// compile-time and run-time K, both strides, on multi-block shapes. Kept out
+// of KernelRace, which compute-sanitizer's racecheck also runs on the GPU,
+// where time is scarce.
+std::vector<Case> race_wide() {
+  std::vector<Case> cases;
+  int counter = 0;
+  const int shapes[] = {2, 3, 4, 6};
+  auto add = [&](Op op, xsep_dtype dt, xsep_layout lay, int k, int s) {
+    const int i = counter++;
+    const xsep_pad pad = op == Op::k2x2 || op == Op::kXSep ? static_cast<xsep_pad>(i % 5) : XSEP_PAD_TOP_LEFT;
+    cases.push_back(Case{op, dt, lay, k, s, pad, shapes[i % 4], (i * 3) % 8, 0});
+  };
+  for (xsep_dtype dt : {XSEP_DTYPE_F32, XSEP_DTYPE_F16})
+    for (xsep_layout lay : {XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC}) {
+      add(Op::k2x2, dt, lay, 2, 1);
+      for (Op op : {Op::k1xK, Op::kKx1, Op::kKxK})
+        for (int k : {5, 13}) add(op, dt, lay, k, 1 + counter % 2);
+      for (int k : {3, 7, 11, 15, 31}) add(Op::kXSep, dt, lay, k, 1 + counter % 2);
+    }
+  return cases;
+}
+
 // Random cases beyond the matrix's fixed shapes: any operator, dtype, layout,
 // pad mode, stride and odd K up to 31, with n <= 3, C <= 100 and planes up to
 // 120 x 120 (at most 60000 elements, for the emulator's sake), misaligned 1 in
@@ -328,6 +352,7 @@ TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Kernel, KernelTest, ::testing::ValuesIn(full_matrix()), case_name);
 INSTANTIATE_TEST_SUITE_P(KernelRace, KernelTest, ::testing::ValuesIn(race_subset()), case_name);
+INSTANTIATE_TEST_SUITE_P(KernelRaceWide, KernelTest, ::testing::ValuesIn(race_wide()), case_name);
 INSTANTIATE_TEST_SUITE_P(Fuzz, KernelTest, ::testing::ValuesIn(fuzz_cases()), case_name);
 INSTANTIATE_TEST_SUITE_P(NaN, KernelTest, ::testing::ValuesIn(nan_cases()), case_name);
 
