@@ -187,6 +187,8 @@ class FiberPool {
   void resume(Fiber& f);
   // From inside fiber f: back to the scheduler (resume's caller).
   void suspend(Fiber& f);
+  // While a fiber runs: the scheduler's saved stack pointer.
+  void* host_sp() const { return host_sp_; }
 
   const std::function<void()>* body = nullptr;  // the running launch's kernel
   // The launching thread's floating-point environment (rounding mode, FTZ,
@@ -203,9 +205,6 @@ class FiberPool {
   std::vector<void*> maps_;   // each stack's mapping, guard page first
   size_t guard_ = 0;
   void* host_sp_ = nullptr;   // while a fiber runs: the scheduler's stack pointer
-
- public:
-  void* host_sp() const { return host_sp_; }
 };
 
 thread_local FiberPool t_pool;
