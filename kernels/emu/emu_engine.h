@@ -13,7 +13,8 @@ namespace xsep::emu::detail {
 
 // One validated launch. Owned by launch(): the shared memory and one
 // ThreadState per CUDA thread of a block (thread t = x + X (y + Y z), as on
-// the GPU), which the engine fills in for every block it runs.
+// the GPU), whose coordinates, dimensions and shared memory launch() fills in
+// once; begin_block() moves them to each block.
 struct Launch {
   dim3 grid;
   dim3 block;
@@ -25,13 +26,8 @@ struct Launch {
   std::vector<ThreadState>* states;
 };
 
-// Block b of the launch in grid coordinates (x fastest), and thread t's
-// coordinates in the block.
-uint3 block_coords(const Launch& l, uint64_t b);
-uint3 thread_coords(const Launch& l, uint32_t t);
-
-// Puts every ThreadState at the start of block b (coordinates, empty call
-// records); each engine then sets syncthreads and engine.
+// Puts every ThreadState at the start of block b (its blockIdx, empty call
+// records); each engine sets syncthreads and engine.
 void begin_block(Launch& l, uint64_t b);
 
 // After every thread of the block has finished it: aborts like a device trap

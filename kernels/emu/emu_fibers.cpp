@@ -346,19 +346,12 @@ void fiber_sync(ThreadState& t) {
   f.pool->suspend(f);
 }
 
-// splitmix64's finaliser: a well-mixed 64-bit function of x.
-uint64_t mix(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // Puts 0 .. order.size()-1 into `order` in the round's order: Fisher-Yates
 // driven by splitmix64, seeded from the block and the round (both mixed, so
 // neighbouring blocks and rounds get unrelated streams).
 void shuffle(std::vector<uint32_t>& order, uint64_t block, uint64_t round) {
-  uint64_t x = mix(block + 0x9E3779B97F4A7C15ull) ^ mix(~round);
-  auto next = [&x] { return mix(x += 0x9E3779B97F4A7C15ull); };
+  uint64_t x = mix64(block + 0x9E3779B97F4A7C15ull) ^ mix64(~round);
+  auto next = [&x] { return mix64(x += 0x9E3779B97F4A7C15ull); };
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[next() % (i + 1)]);
 }

@@ -82,24 +82,12 @@ cudaError_t peek_last_error() { return t_last_error; }
 
 namespace detail {
 
-uint3 block_coords(const Launch& l, uint64_t b) {
-  return uint3{static_cast<unsigned>(b % l.grid.x), static_cast<unsigned>((b / l.grid.x) % l.grid.y),
-               static_cast<unsigned>(b / (uint64_t{l.grid.x} * l.grid.y))};
-}
-
-uint3 thread_coords(const Launch& l, uint32_t t) {
-  return uint3{t % l.block.x, (t / l.block.x) % l.block.y, t / (l.block.x * l.block.y)};
-}
-
 void begin_block(Launch& l, uint64_t b) {
-  const uint3 block_idx = block_coords(l, b);
-  for (uint32_t t = 0; t < l.threads; ++t) {
-    ThreadState& s = (*l.states)[t];
-    s.thread_idx = thread_coords(l, t);
+  // Block b in grid coordinates, x fastest.
+  const uint3 block_idx{static_cast<unsigned>(b % l.grid.x), static_cast<unsigned>((b / l.grid.x) % l.grid.y),
+                        static_cast<unsigned>(b / (uint64_t{l.grid.x} * l.grid.y))};
+  for (ThreadState& s : *l.states) {
     s.block_idx = block_idx;
-    s.block_dim = l.block;
-    s.grid_dim = l.grid;
-    s.smem = l.smem;
     s.syncs = s.warp_calls = s.warp_calls_hash = 0;
   }
 }
@@ -173,6 +161,15 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
     return cudaErrorMemoryAllocation;
   }
   poison(smem.get(), bytes);
+  // What stays the same for every block: thread t's coordinates (x fastest),
+  // the dimensions, the shared memory.
+  for (uint32_t t = 0; t < threads; ++t) {
+    ThreadState& s = states[t];
+    s.thread_idx = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    s.block_dim = block;
+    s.grid_dim = grid;
+    s.smem = smem.get();
+  }
 
   detail::Launch l{grid, block, blocks, static_cast<uint32_t>(threads), smem.get(), bytes, &body, &states};
   return engine() == Engine::kFibers ? detail::run_with_fibers(l) : detail::run_with_threads(l);

@@ -85,12 +85,16 @@ inline ThreadState& current() { return *t_current; }
 // block's end: a warp whose lanes made different sequences of such calls
 // (a call under a lane-dependent branch, a lane-dependent pointer) aborts the
 // process like a device trap, naming the block, warp and lanes.
+// splitmix64's finaliser: a well-mixed 64-bit function of x.
+inline uint64_t mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 inline void note_warp_collective(uint64_t signature) {
   ThreadState& s = current();
-  uint64_t h = s.warp_calls_hash ^ (signature + 0x9E3779B97F4A7C15ull);
-  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;  // splitmix64's finaliser
-  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-  s.warp_calls_hash = h ^ (h >> 31);
+  s.warp_calls_hash = mix64(s.warp_calls_hash ^ (signature + 0x9E3779B97F4A7C15ull));
   ++s.warp_calls;
 }
 
