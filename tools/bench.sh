@@ -159,15 +159,12 @@ share() {  # share PERCENT_OF_WHAT_IS_LEFT -> seconds (at least 20)
 bench_jsons=()
 if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
   ctx="--benchmark_context=gpu=${gpu_name// /_},driver=${driver:-unknown}"
-  dram='(N64_C96|N32_C256)_56x56/'
-  net='(N1_|N256_|N64_C[0-9]+_(112x112|28x28|14x14|7x7)/|N64_C72_56x56/)'
+  source bench/filters.sh
   if [ "$quick" = 1 ]; then
-    chunks=("quick;^[a-z0-9]+/(f16/(nhwc/)?|f32/(nchw/)?)N64_C96_56x56/(k(3|5|7|9)/)?s1/;100")
+    chunks=("$XSEP_BENCH_QUICK")
     samples=10
   else
-    # name;filter (POSIX extended regex: no lookahead);percent of what is left of the bench share
-    chunks=("dram-f16;^[a-z0-9]+/f16/(.*/)?$dram;30" "dram-f32;^[a-z0-9]+/f32/(.*/)?$dram;43"
-            "net-f16;^[a-z0-9]+/f16/(.*/)?$net;50" "net-f32;^[a-z0-9]+/f32/(.*/)?$net;100")
+    chunks=("${XSEP_BENCH_CHUNKS[@]}")
     samples=15
   fi
   bench_total=$(share 45)
@@ -196,7 +193,7 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
       b=$(( bench_total / 8 )); [ "$b" -lt 10 ] && b=10
       log "xsep_bench fused kernel forced to $variant (budget ${b}s)"
       XSEP_XSEPCONV_KERNEL=$variant timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" \
-        --benchmark_filter="^xsepconv/[a-z0-9]+/[a-z]+/$dram" \
+        --benchmark_filter="$XSEP_BENCH_FUSED_DRAM" \
         --benchmark_out="$TMP/bench-$variant.json" --benchmark_out_format=json "$ctx" \
         --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
       rc=$?

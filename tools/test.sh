@@ -4,7 +4,8 @@
 #   2. emulated device + AddressSanitizer/UndefinedBehaviorSanitizer: API,
 #      reference against the python goldens, every kernel against the reference
 #   3. emulated device + ThreadSanitizer: the API and a representative kernel subset
-#   4. CUDA build (nvcc, sm_90): compiles; host tests run, GPU tests report
+#   4. CUDA build (nvcc, sm_90) with the benchmark harness: compiles; host tests
+#      and the harness's row check run, GPU tests report
 #      SKIPPED without a GPU and run with one
 # Build trees: build-asan/, build-tsan/, build-cuda/ at the repository root.
 set -uo pipefail
@@ -53,7 +54,10 @@ fi
 
 step "CUDA build (sm_90): compile, host tests, GPU tests (skipped without a GPU)"
 mkdir -p build-cuda
-if configure_build build-cuda -DXSEP_DEVICE=cuda -DCMAKE_BUILD_TYPE=Release; then
+# The benchmark harness is compiled too (with cuDNN when the toolkit has it) and
+# its rows checked against tools/bench.sh's filters (CTest bench_rows): a GPU
+# session has no minutes to spare on a harness that does not build.
+if configure_build build-cuda -DXSEP_DEVICE=cuda -DCMAKE_BUILD_TYPE=Release -DXSEP_BUILD_BENCH=ON -DXSEP_WITH_CUDNN=ON; then
   (cd build-cuda && ctest --output-on-failure) 2>&1 | tee "$LOGS/ctest-cuda.log" || status=1
   # CTest shows GPU tests as "Skipped"; GoogleTest says why.
   build-cuda/tests/xsep_tests --gtest_filter='KernelRace/*' 2>&1 | grep -m1 -i "no cuda device" || true
