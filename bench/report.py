@@ -274,6 +274,10 @@ def markdown(meta, rows, targets, res, torch_doc):
         if meta.get(k):
             L.append(f"| {k} | {meta[k]} |")
     L.append("")
+    if meta.get("gpu_tests"):
+        L.append("## GPU tests on this card (same build, before the measurements)\n")
+        L += [f"- {line}" for line in meta["gpu_tests"]]
+        L.append("")
     L.append("## Targets (issue 5 §5)\n")
     L.append("| target | status | measured (worst) | where | median |\n|---|---|---|---|---|")
     for t in targets:
@@ -437,6 +441,18 @@ def cpu_smoke_run(torch_doc):
     return bool(ctx.get("smoke_run")) or ctx.get("torch_device") == "cpu"
 
 
+def read_check(path):
+    """The GPU tests' result lines written by tools/bench.sh (ctest, compute-sanitizer), or None."""
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return [line.rstrip() for line in f if line.strip()]
+    except OSError as e:
+        print(f"report: skipping {path}: {e}", file=sys.stderr)
+        return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", action="append", default=[], help="xsep_bench JSON (repeatable)")
@@ -450,6 +466,8 @@ def main(argv=None):
     ap.add_argument("--date", help="YYYY-MM-DD (default: today, UTC)")
     ap.add_argument("--fma-tflops", type=float, default=DEFAULT_FMA_TFLOPS,
                     help=f"float32 FMA rate for compute floors, in T FMA/s (default {DEFAULT_FMA_TFLOPS}, H100 SXM)")
+    ap.add_argument("--check", help="text file of the GPU tests' results on this card (tools/bench.sh), one line each")
+    ap.add_argument("--suffix", help="appended to the file names: <date>-<card>-SUFFIX.json/.md/.png")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="do not print the summary table")
     args = ap.parse_args(argv)
@@ -490,12 +508,14 @@ def main(argv=None):
         "bench_options": ctx.get("xsep_bench_options"),
         "sm_count": ctx.get("sm_count"), "l2_bytes": ctx.get("l2_bytes"),
         "fma_tflops_for_floors": args.fma_tflops,
+        "gpu_tests": read_check(args.check),
     }
     rows = derive(res, args.fma_tflops)
     targets = evaluate_targets(rows, torch_doc)
 
     os.makedirs(args.out_dir, exist_ok=True)
-    stem = os.path.join(args.out_dir, f"{meta['date']}-{card_slug(card_name)}")
+    stem = os.path.join(args.out_dir, f"{meta['date']}-{card_slug(card_name)}"
+                        + (f"-{card_slug(args.suffix)}" if args.suffix else ""))
     doc = {"meta": meta, "bench_context": ctx, "torch_context": tctx, "targets": targets, "rows": rows,
            "copies": [{"dtype": k[0], "shape": shape_key(*k[1:5]), "stride": k[5], "us": v["us"],
                        "GBps": io_bytes(k[0], *k[1:5], k[5]) / (v["us"] * 1e-6) / 1e9} for k, v in

@@ -78,9 +78,13 @@ def test_report_on_synthetic_input(tmp_path):
     torch = tmp_path / "torch.json"
     torch.write_text(json.dumps(synthetic_torch()))
     out = tmp_path / "results"
+    check = tmp_path / "check.txt"
+    check.write_text("ctest: 95% tests passed, 1 tests failed out of 20; FAILED: kernels_nan\n"
+                     "memcheck: exit 0 (clean): ========= ERROR SUMMARY: 0 errors\n")
     r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--bench",
                         str(tmp_path / "cut.json"), "--torch", str(torch), "--out-dir", str(out),
-                        "--date", "2000-01-01", "--driver", "0.0"], capture_output=True, text=True)
+                        "--date", "2000-01-01", "--driver", "0.0", "--check", str(check)],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads((out / "2000-01-01-synthetic-test-card.json").read_text())
     md = (out / "2000-01-01-synthetic-test-card.md").read_text()
@@ -88,6 +92,9 @@ def test_report_on_synthetic_input(tmp_path):
     assert status["XSepConv f16 NHWC stride 1 >= 80% of copy"] in ("met", "missed")
     assert all(v != "not measured" for v in status.values()), status
     assert "synthetic error" in md
+    # The GPU tests' lines, as tools/bench.sh wrote them, in the JSON and the Markdown.
+    assert doc["meta"]["gpu_tests"] == check.read_text().splitlines()
+    assert "## GPU tests on this card" in md and "- ctest: 95% tests passed" in md and "FAILED: kernels_nan" in md
     row = next(x for x in doc["rows"] if x["op"] == "xsepconv" and x["dtype"] == "f16" and x["layout"] == "nhwc"
                and x["shape"] == "N64_C96_56x56" and x["k"] == 7 and x["stride"] == 1)
     assert abs(row["pct_copy"] - 100 / 1.22) < 1e-6
@@ -98,6 +105,12 @@ def test_report_on_synthetic_input(tmp_path):
     line = next(x for x in variants.splitlines() if x.startswith("| f16 | nhwc | N64_C96_56x56 | 31 | 1 |"))
     ratio = float(line.split("|")[9])
     assert abs(ratio - (1.15 + 0.5 * 31) / (1.25 + 0.01 * 31)) < 0.01, line
+    # tools/bench.sh --quick names its report apart, so that the full run does not overwrite it.
+    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--out-dir", str(out),
+                        "--date", "2000-01-01", "--suffix", "quick", "--no-plot", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (out / "2000-01-01-synthetic-test-card-quick.md").exists()
+    assert (out / "2000-01-01-synthetic-test-card.md").read_text() == md
 
 
 def test_report_refuses_cpu_smoke_run(tmp_path):

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# The benchmark run of issue 5, on the lent H100/H200 machine, from the repository
+# The device script of issue 5, on the lent H100/H200 machine, from the repository
 # root, with .deps/ carried (tools/fetch-gpu-deps.sh, run beforehand on a machine
-# with network). Builds the CUDA configuration (xsep, xsep_bench against cuDNN,
-# xsep-run when ONNX is available), runs xsep_bench (kernels vs cuDNN vs a copy),
-# python_ref/bench_torch.py (vs PyTorch, and end to end beside xsep-run), then
-# bench/report.py, and prints a short table last.
+# with network). Builds the CUDA configuration (xsep, its tests, xsep_bench against
+# cuDNN, xsep-run when ONNX is available); runs the GPU tests (ctest: every kernel
+# against the reference on this card, the runner against onnxruntime where Python has
+# onnx) and compute-sanitizer memcheck and racecheck on KernelRace/*; then xsep_bench
+# (kernels vs cuDNN vs a copy), python_ref/bench_torch.py (vs PyTorch, and end to end
+# beside xsep-run), bench/report.py, and prints a short table last: the targets, the
+# fused rows, the GPU tests' results.
 #
-#   tools/bench.sh [--budget SECONDS] [--quick] [--no-bench] [--no-torch] [--no-e2e]
+#   tools/bench.sh [--budget S] [--quick] [--no-check] [--check-budget S]
+#                  [--no-bench] [--no-torch] [--no-e2e]
 #
-#   --budget S   seconds for the measurements after the build (default 360): about 45%
-#                xsep_bench, 30% bench_torch's kernels, the rest its end-to-end part;
-#                unused time passes on. Each part stops starting new measurements when
-#                its share is spent, and a hard timeout backs that up.
+#   --budget S   seconds for the measurements after the build and the tests (default
+#                360): about 45% xsep_bench, 30% bench_torch's kernels, the rest its
+#                end-to-end part; unused time passes on. Each part stops starting new
+#                measurements when its share is spent, and a hard timeout backs that up.
 #   --quick      a subset: N64_C96_56x56, K in {3,5,7,9}, stride 1, f16 NHWC and f32 NCHW;
 #                bench_torch without torch.compile; end to end with fewer iterations.
+#   --no-check   skip the GPU tests (a second call on the same machine: they ran in the
+#                first; the build tree is shared).
+#   --check-budget S  at most S seconds for the tests (default 240): 2/3 for ctest, the
+#                rest for the two compute-sanitizer runs.
+#   --no-bench --no-torch --no-e2e   skip that part; with all three, only build and test
+#                (tools/gpu-check.sh).
 #
 # Everything goes to $OUT when set (the device tool brings back at most 8 files from
 # there: bench.log, xsep_bench.json, bench_torch.json and the report's .json/.md/.png),
@@ -23,7 +33,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 t0=$(date +%s)
 
-budget=360 quick=0 do_bench=1 do_torch=1 do_e2e=1
+budget=360 quick=0 do_bench=1 do_torch=1 do_e2e=1 do_check=1 check_budget=240
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget) budget="$2"; shift ;;
@@ -32,7 +42,10 @@ while [ $# -gt 0 ]; do
     --no-bench) do_bench=0 ;;
     --no-torch) do_torch=0 ;;
     --no-e2e) do_e2e=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --no-check) do_check=0 ;;
+    --check-budget) check_budget="$2"; shift ;;
+    --check-budget=*) check_budget="${1#*=}" ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -119,22 +132,25 @@ with_graph=OFF
 [ -f "$PREFIX/usr/include/onnx/onnx_pb.h" ] || [ -f /usr/include/onnx/onnx_pb.h ] && with_graph=ON
 grep -q 'add_subdirectory(bench)' CMakeLists.txt ||
   log "WARNING: CMakeLists.txt does not add_subdirectory(bench): xsep_bench cannot be built"
-configure() {
+configure() {  # configure GRAPH TESTS
   cmake -S . -B "$BUILD" -G Ninja -DXSEP_DEVICE=cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DXSEP_BUILD_TESTS=OFF -DXSEP_BUILD_BENCH=ON -DXSEP_WITH_CUDNN=ON "${cudnn_args[@]}" \
-    -DXSEP_WITH_GRAPH="$1" -DCMAKE_POLICY_VERSION_MINIMUM=3.5
+    -DXSEP_BUILD_TESTS="$2" -DXSEP_BUILD_BENCH=ON -DXSEP_WITH_CUDNN=ON "${cudnn_args[@]}" \
+    -DXSEP_WITH_GRAPH="$1" -DXSEP_RUN_BACKENDS=reference,cuda -DPython3_EXECUTABLE="$(command -v $PY)" \
+    -DCMAKE_POLICY_VERSION_MINIMUM=3.5
 }
-log "configure (graph runner: $with_graph)"
-if ! quiet configure $with_graph; then
-  if [ "$with_graph" = ON ]; then
-    log "configure with the graph runner failed (see bench.log); again without it"
-    with_graph=OFF
-    rm -rf "$BUILD"
-    quiet configure OFF || { log "configure failed"; tail -30 "$LOG"; exit 1; }
-  else
-    log "configure failed"; tail -30 "$LOG"; exit 1
-  fi
-fi
+# The tests are configured whether or not this call runs them, so that a later call
+# with --no-check reuses the same build tree. Without ONNX or GoogleTest, fall back
+# to what configures.
+with_tests=ON configured=0
+for attempt in "$with_graph ON" "OFF ON" "$with_graph OFF" "OFF OFF"; do
+  set -- $attempt
+  [ "$configured" = 0 ] || break
+  log "configure (graph runner: $1, tests: $2)"
+  rm -rf "$BUILD/CMakeCache.txt"
+  if quiet configure "$1" "$2"; then configured=1 with_graph=$1 with_tests=$2; fi
+done
+[ "$configured" = 1 ] || { log "configure failed"; tail -30 "$LOG"; exit 1; }
+[ "$with_tests" = ON ] || log "WARNING: the tests did not configure (GoogleTest missing?): no GPU tests this run"
 grep -E "^-- (xsep_bench|Found CUDNN)|^CMake Warning" "$LOG" | tail -3
 log "build"
 quiet ninja -C "$BUILD" -j "$JOBS" xsep || { log "building libxsep failed"; tail -40 "$LOG"; exit 1; }
@@ -142,11 +158,62 @@ quiet ninja -C "$BUILD" -j "$JOBS" xsep_bench || log "building xsep_bench failed
 if [ "$with_graph" = ON ]; then
   quiet ninja -C "$BUILD" -j "$JOBS" xsep-run || log "building xsep-run failed (see bench.log)"
 fi
+if [ "$do_check" = 1 ] && [ "$with_tests" = ON ]; then
+  quiet ninja -C "$BUILD" -j "$JOBS" || log "building the tests failed (see bench.log)"
+fi
 xsep_run_args=()
 [ -x "$BUILD/xsep-run" ] && xsep_run_args=(--xsep-run "$PWD/$BUILD/xsep-run")
-log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run 2>/dev/null | tr '\n' ' ')"
+log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run tests/xsep_tests 2>/dev/null | tr '\n' ' ')"
 # The loader path the binaries ran with, for tools/ncu.sh on the same machine.
 printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$BUILD/run-env.sh"
+
+# ---- GPU tests: the kernels against the reference on this card, then compute-sanitizer ---
+# Before any timing: a kernel that is wrong on the GPU makes its numbers meaningless.
+check_file="$TMP/check.txt" check_failed=0
+: >"$check_file"
+check() { printf '%s\n' "$*" | tee -a "$check_file" >>"$LOG"; }
+if [ "$do_check" = 1 ] && [ -x "$BUILD/tests/xsep_tests" ]; then
+  t_check=$(date +%s)
+  # The python-driven tests (goldens, runner against onnxruntime) only where numpy,
+  # onnx, onnxruntime and pytest import.
+  tests='^(api|kernels.*|graph_kernels.*|onnx_conformance|bad_models|bench_rows)$'
+  $PY -c 'import numpy, onnx, onnxruntime, pytest' 2>/dev/null && tests='.*'
+  log "GPU tests: ctest -R '$tests' (at most $(( check_budget * 2 / 3 ))s)"
+  (cd "$BUILD" && timeout $(( check_budget * 2 / 3 )) ctest -j 8 --timeout $(( check_budget / 2 )) \
+     --output-on-failure -R "$tests") >"$TMP/ctest.log" 2>&1
+  rc=$?
+  cat "$TMP/ctest.log" >>"$LOG"
+  summary=$(grep -E "tests passed, [0-9]+ tests failed" "$TMP/ctest.log" | tail -1)
+  failed=$(sed -n '/The following tests FAILED/,$p' "$TMP/ctest.log" | grep -E '^\s+[0-9]+ - ' |
+           sed -E 's/^\s+[0-9]+ - //; s/ \(.*//' | tr '\n' ' ')
+  skipped=$(grep -c "(Skipped)" "$TMP/ctest.log")
+  [ "$rc" -ne 0 ] && check_failed=1
+  check "ctest: ${summary:-no summary (exit $rc; timed out?)}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
+  if command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+      ts=$(( (check_budget - ($(date +%s) - t_check)) / 2 )); [ "$ts" -lt 30 ] && ts=30
+      log "compute-sanitizer $tool on KernelRace/* (at most ${ts}s)"
+      timeout "$ts" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
+        "$BUILD/tests/xsep_tests" --gtest_filter='KernelRace/*' >"$TMP/$tool.log" 2>&1
+      rc=$?
+      cat "$TMP/$tool.log" >>"$LOG"
+      [ "$rc" -eq 9 ] && check_failed=1
+      check "$tool: exit $rc ($(case $rc in 0) echo clean;; 9) echo errors found;; 124) echo timed out;; *) echo failed to run;; esac)):" \
+            "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|\[  PASSED  \]|\[  FAILED  \]|Device not supported' "$TMP/$tool.log" | tail -2 | tr '\n' ' ')"
+    done
+  else
+    check "compute-sanitizer: not on PATH"
+  fi
+  log "GPU tests took $(( $(date +%s) - t_check ))s"
+  cp "$check_file" "$BUILD/last-check.txt"
+elif [ "$do_check" = 1 ]; then
+  check "GPU tests: not run (the tests did not build; see bench.log)"
+  check_failed=1
+elif [ -s "$BUILD/last-check.txt" ]; then
+  # --no-check on a machine where an earlier call tested this build: report those results.
+  { echo "(from an earlier call on this machine, same build tree, $(date -u -r "$BUILD/last-check.txt" +%FT%TZ))"
+    cat "$BUILD/last-check.txt"; } >"$check_file"
+fi
 
 # ---- Budget ----------------------------------------------------------------------------
 t_meas=$(date +%s)
@@ -234,19 +301,31 @@ if [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
   [ "$do_torch" = 1 ] || targs+=(--no-kernels)
   [ "$do_e2e" = 1 ] || targs+=(--no-e2e)
   log "bench_torch.py (budget ${tb}s, kernels ${kb}s)"
+  log_from=$(( $(wc -l <"$LOG") + 1 ))
   PYTHONUNBUFFERED=1 timeout $(( tb + 120 )) $PY python_ref/bench_torch.py "${targs[@]}" >>"$LOG" 2>&1
   rc=$?
   [ "$rc" -ne 0 ] && log "bench_torch.py exited with $rc: $(grep -v '^\[bench' "$LOG" | tail -1)"
-  grep -E "FAIL|failed|error" "$LOG" | grep -iv "error_occurred" | tail -5
+  tail -n +"$log_from" "$LOG" | grep -E "FAIL|failed|error" | grep -iv "error_occurred" | tail -5
   [ -s "$RAW/bench_torch.json" ] && torch_json="$RAW/bench_torch.json"
 fi
 
 # ---- Report ---------------------------------------------------------------------------
 log "report (measurements took $(( $(date +%s) - t_meas ))s of ${budget}s; total $(elapsed)s)"
 rargs=(--out-dir "$RES" --driver "${driver:-unknown}")
+[ "$quick" = 1 ] && rargs+=(--suffix quick)  # <date>-<card>-quick.*: a later full run does not overwrite it
 [ -n "$gpu_name" ] && rargs+=(--card "$gpu_name")
 [ -s "$RAW/xsep_bench.json" ] && rargs+=(--bench "$RAW/xsep_bench.json")
 [ -n "$torch_json" ] && rargs+=(--torch "$torch_json")
-$PY bench/report.py "${rargs[@]}" 2>&1 | tee -a "$LOG"
-rm -rf "$TMP"
+[ -s "$check_file" ] && rargs+=(--check "$check_file")
+if [ "$do_bench" = 1 ] || [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
+  $PY bench/report.py "${rargs[@]}" 2>&1 | tee -a "$LOG"
+fi
 log "done in $(elapsed)s; files: $(ls "$RES" | tr '\n' ' ')"
+if [ -s "$check_file" ]; then
+  echo "GPU tests on this card:"
+  sed 's/^/  /' "$check_file"
+fi
+rm -rf "$TMP"
+# Exit status: 1 when a GPU test failed or a sanitizer found errors (the measurements
+# still ran); the table above says which.
+exit "$check_failed"

@@ -9,7 +9,7 @@
 # with `dpkg -x` into /tmp/xsep-deps.
 #
 #   tools/fetch-gpu-deps.sh [--no-testdata]    # --no-testdata: skip libonnx-testdata (~6 MB;
-#                                              # only gpu-check's onnx_conformance test uses it)
+#                                              # only the onnx_conformance test uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
