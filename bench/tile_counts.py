@@ -112,7 +112,8 @@ def stream_min_blocks(kernel_k):
 
 
 def smem_for_blocks(blocks):
-    """tiling.h: sm_90 has 228 KB of shared memory per SM, 1 KB reserved per block."""
+    """device_limits.h on an H100 / H200 (the emulated default): 228 KB of shared memory per SM,
+    227 KB per block, 1 KB reserved per block."""
     return 228 * 1024 // blocks - 1024
 
 
@@ -162,7 +163,7 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
     m = xs_stream_smem(k, s, gr, tw, tc, smem_taps)
     strips, tiles_c = ceil_div(wo, tw), ceil_div(c, tc)
     base = n * tiles_c * strips
-    # Row chunks: least waves x batches per block (kSmCount = 132 SMs).
+    # Row chunks: least waves x batches per block (an H100 / H200: 132 SMs).
     per_sm = max(1, min(stream_min_blocks(0 if smem_taps else k), (228 * 1024) // (m["floats"] * 4 + 1024)))
     slots = 132 * per_sm
     chunks, chunk_rows, best = 1, round_up(ho, gr), None

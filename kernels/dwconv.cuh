@@ -189,7 +189,7 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   t = balance_rows(shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, 48 * 1024, bytes), a.ho,
                    along_h ? kOpt : 1);
   const size_t smem = bytes(t);
-  if (smem > 48 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+  if (smem > 48 * 1024) return kErrorNoTileFits;  // 48 KB: what every CUDA device gives a block
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};

@@ -1,6 +1,7 @@
 // The kernels' host-side entry points: plain C++ (no CUDA header), called by
 // the C API after it has validated the arguments (src/api/device_api.cpp).
-// Each returns 0 on success, else the CUDA runtime's error code of the launch.
+// Each returns 0 on success, else the CUDA runtime's error code of the launch, or
+// kErrorNoTileFits.
 #pragma once
 
 #include "xsep/xsep.h"
@@ -39,6 +40,11 @@ struct XsArgs {
   bool f16;
   bool nhwc;
 };
+
+// A launcher's return value when even its smallest tile of the problem needs more
+// shared memory than the device gives a block (no CUDA error code is negative):
+// the C API reports XSEP_STATUS_UNSUPPORTED, and nothing was launched.
+constexpr int kErrorNoTileFits = -1;
 
 int run_dwconv(const DwArgs& args, cudaStream_t stream);
 int run_xsepconv(const XsArgs& args, cudaStream_t stream);

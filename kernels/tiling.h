@@ -11,13 +11,9 @@ namespace xsep::kernels {
 // Outputs per thread along the blocked axis (the register blocking of conv_line).
 constexpr int kOpt = 4;
 
-// Shared memory of an sm_90 SM (H100, H200) and what CUDA reserves per resident
-// block: `blocks` blocks fit an SM when each uses at most smem_for_blocks(blocks).
-constexpr size_t kSmemPerSm = 228 * 1024, kSmemReservedPerBlock = 1024;
-constexpr size_t smem_for_blocks(int blocks) { return kSmemPerSm / blocks - kSmemReservedPerBlock; }
-
-// SMs of an H100 SXM / H200, for the launchers' grid-size heuristics (a
-// different count only makes those choices less apt, never wrong).
+// The fused launchers' shared-memory limits and SM counts come from the device
+// they launch on (device_limits.h). kSmCount, the SMs of an H100 SXM / H200,
+// remains only as the graph runner's GEMM threshold (kernels/graph/gemm.cu).
 constexpr int kSmCount = 132;
 
 inline int round_up(int v, int m) { return (v + m - 1) / m * m; }

@@ -17,6 +17,7 @@
 // written as zeros and their t1 rows are never computed (nothing reads them).
 #pragma once
 
+#include "device_limits.h"
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
@@ -163,11 +164,15 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
 }
 
 // Picks the tile and launches. Budget: 96 KB of shared memory per block (two
-// blocks per H100 SM); the fused block needs room for x, t1 and t2.
+// blocks per H100 SM), or what the device allows a block if that is less; the
+// fused block needs room for x, t1 and t2.
 template <bool kF16, int K>
 int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
   const int vec = staging_vec(a.x, a.nhwc, a.c, int(sizeof(T)));
+  DeviceLimits dev;
+  if (int e = current_device_limits(&dev)) return e;
+  const size_t budget = std::min<size_t>(96 * 1024, dev.smem_per_block);
 
   Tile t;
   if (!a.nhwc) {
@@ -179,9 +184,9 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   auto bytes = [&](const Tile& tt) {
     return size_t(xs_smem(a.k, a.stride, tt.h, tt.w, tt.c, K == 0).floats) * 4;
   };
-  t = balance_rows(shrink_to_fit(t, kOpt, kOpt, 96 * 1024, bytes), a.ho, kOpt);
+  t = balance_rows(shrink_to_fit(t, kOpt, kOpt, budget, bytes), a.ho, kOpt);
   const size_t smem = bytes(t);
-  if (smem > 96 * 1024) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+  if (smem > budget) return kErrorNoTileFits;
 
   XsParams p;
   fill_xsepconv_params(p, a, t.vec);

@@ -42,6 +42,7 @@
 // buffer holds stale rows from an earlier batch there that nothing may read.
 #pragma once
 
+#include "device_limits.h"
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
@@ -257,15 +258,18 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
 
 // Picks strip width, channels, rows per group and row chunks, then launches.
 // Shared memory: preferably small enough for the blocks per SM that the
-// kernel's registers allow (stream_min_blocks: 4 -> 56 KB, 3 -> 75 KB,
+// kernel's registers allow (stream_min_blocks; on an H100 4 -> 56 KB, 3 -> 75 KB,
 // 2 -> 113 KB; a smaller tile would only cost halo without adding a block),
 // with at least 16 columns and a 32-byte sector of channels (NHWC); otherwise
-// the largest tile that fits max(that, 96 KB).
+// the largest tile that fits max(that, 96 KB). Both capped at what the device
+// allows a block (device_limits.h).
 template <bool kF16, int K>
 int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
   const int esz = int(sizeof(T));
   int vec = staging_vec(a.x, a.nhwc, a.c, esz);
+  DeviceLimits dev;
+  if (int e = current_device_limits(&dev)) return e;
 
   // Rows per group: enough output items (GR/kOpt x TW x tc) for 256 threads,
   // at most 32 / stride (NB <= 32 t2 rows per batch) and no more than the image has.
@@ -300,8 +304,8 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   };
   const int sector_tc = a.nhwc ? std::min(tc_start, std::max(vec, 32 / esz)) : 1;
   const int vec_start = vec;
-  const size_t preferred = smem_for_blocks(stream_min_blocks(K));
-  const size_t largest = std::max<size_t>(preferred, 96 * 1024);
+  const size_t preferred = dev.smem_for_blocks(stream_min_blocks(K));
+  const size_t largest = std::min(std::max<size_t>(preferred, 96 * 1024), dev.smem_per_block);
   if (!shrink(preferred, sector_tc, std::min(16, tw_start))) {
     if (largest > preferred) {  // else the same search again would end where this one did
       tc = tc_start;
@@ -309,13 +313,13 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
       vec = vec_start;
       shrink(largest, sector_tc, std::min(16, tw_start));
     }
-    if (!shrink(largest, 1, kOpt)) return static_cast<int>(cudaErrorInvalidValue);  // no tile fits
+    if (!shrink(largest, 1, kOpt)) return kErrorNoTileFits;
   }
   const int tw = balanced(tw_max);
   const int gr = group_rows(tw, tc);
   const XsStreamSmem L = xs_stream_smem(a.k, a.stride, gr, tw, tc, K == 0);
 
-  // Row chunks. The blocks are equal, so the grid runs in waves of kSmCount x
+  // Row chunks. The blocks are equal, so the grid runs in waves of SMs x
   // per_sm blocks, and a partial last wave idles SMs (768 blocks at 4 per SM
   // are 1.45 waves, paid as 2). Splitting the rows into chunks multiplies the
   // blocks and shortens each, but every chunk re-computes its P prologue
@@ -324,8 +328,8 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   const int strips = ceil_div(a.wo, tw), tiles_c = ceil_div(a.c, tc);
   const long long base_blocks = 1LL * a.n * tiles_c * strips;
   const size_t smem = size_t(L.floats) * 4;
-  const int per_sm = std::max(1, std::min(stream_min_blocks(K), int(kSmemPerSm / (smem + kSmemReservedPerBlock))));
-  const long long slots = 1LL * kSmCount * per_sm;
+  const int per_sm = std::max(1, std::min(stream_min_blocks(K), int(dev.smem_per_sm / (smem + dev.smem_reserved))));
+  const long long slots = 1LL * dev.sm_count * per_sm;
   const int max_chunks = std::min(ceil_div(a.ho, gr * std::max(1, L.prologue)), 64);
   int chunks = 1, chunk_rows = round_up(a.ho, gr);
   long long best = -1;

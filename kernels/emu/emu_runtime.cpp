@@ -146,10 +146,11 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
   }
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
-  // The limits of the real device (sm_90): 1024 threads, 227 KB of dynamic
-  // shared memory per block, grid y and z below 65536.
+  // The limits of the card (device_profile()): 1024 threads, its dynamic shared
+  // memory per block (227 KB on an H100), grid y and z below 65536.
   if (threads == 0 || threads > 1024 || blocks == 0) return cudaErrorInvalidValue;
-  if (smem_bytes > 232448 || grid.y > 65535 || grid.z > 65535) return cudaErrorInvalidValue;
+  if (smem_bytes > device_profile().smem_per_block_optin || grid.y > 65535 || grid.z > 65535)
+    return cudaErrorInvalidValue;
 
   const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;
   std::unique_ptr<unsigned char[], AlignedFree> smem;
@@ -176,6 +177,26 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
 }
 
 }  // namespace
+
+// The CUDA programming guide's table of compute capabilities: shared memory
+// per SM and per block (opt-in), and the 1 KB reserved per block since sm_80.
+const DeviceProfile& device_profile() {
+  static constexpr DeviceProfile kProfiles[] = {
+      {"h100", 227 * 1024, 228 * 1024, 1024, 132},  // sm_90 (H100 SXM, H200)
+      {"a100", 163 * 1024, 164 * 1024, 1024, 108},  // sm_80
+      {"l4", 99 * 1024, 100 * 1024, 1024, 58},      // sm_89 (sm_86 has the same shared memory)
+      {"t4", 64 * 1024, 64 * 1024, 0, 40},          // sm_75
+  };
+  static const DeviceProfile& chosen = [] () -> const DeviceProfile& {
+    const char* v = std::getenv("XSEP_EMU_DEVICE");
+    if (v == nullptr || *v == '\0') return kProfiles[0];
+    for (const DeviceProfile& p : kProfiles)
+      if (std::strcmp(v, p.name) == 0) return p;
+    std::fprintf(stderr, "emulated device: XSEP_EMU_DEVICE=%s is not one of h100, a100, l4, t4\n", v);
+    std::abort();
+  }();
+  return chosen;
+}
 
 // As the CUDA runtime does, a failed launch is also remembered for
 // cudaGetLastError / cudaPeekAtLastError on this host thread.
@@ -227,6 +248,27 @@ cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return cudaErrorInvalidValue;
   *count = 1;
   return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return cudaErrorInvalidValue;
+  *device = 0;
+  return cudaSuccess;
+}
+
+// The attributes the launchers ask for (kernels/device_limits.cpp), from the
+// emulated card's profile; any other is refused, so a new query cannot pass
+// unnoticed with a made-up value.
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (value == nullptr || device != 0) return cudaErrorInvalidValue;
+  const xsep::emu::DeviceProfile& p = xsep::emu::device_profile();
+  switch (attr) {
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(p.smem_per_block_optin); return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = int(p.smem_per_sm); return cudaSuccess;
+    case cudaDevAttrReservedSharedMemoryPerBlock: *value = int(p.smem_reserved_per_block); return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = p.sm_count; return cudaSuccess;
+    default: return cudaErrorInvalidValue;
+  }
 }
 
 const char* cudaGetErrorString(cudaError_t e) {

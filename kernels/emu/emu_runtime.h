@@ -107,12 +107,28 @@ inline void syncthreads() {
 
 // Runs body() as a grid of `grid` blocks of `block` threads with `smem_bytes`
 // of dynamic shared memory. Synchronous. Fails before any thread runs:
-// cudaErrorInvalidValue for a configuration beyond the sm_90 limits,
+// cudaErrorInvalidValue for a configuration beyond the limits of the card
+// (device_profile(): 1024 threads, its shared memory per block),
 // cudaErrorMemoryAllocation when the shared memory, states or fiber stacks
 // cannot be had, cudaErrorLaunchFailure when host threads cannot be created.
 // A launch from inside a kernel (CUDA's dynamic parallelism, which the
 // library does not use) aborts with a message.
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+
+// The card the emulated device stands for: its shared-memory limits and SM
+// count, which cudaDeviceGetAttribute reports and launch() enforces (a block
+// asking for more dynamic shared memory than the card allows fails with
+// cudaErrorInvalidValue, as on the card). XSEP_EMU_DEVICE, read at the first
+// query, names one: h100 (the default; also an H200), a100, l4 (and the other
+// sm_86 / sm_89 cards) or t4; another value aborts with a message. The
+// launchers size their tiles from these limits, so the kernel tests can check
+// the tiles chosen for cards with less shared memory than an H100.
+struct DeviceProfile {
+  const char* name;
+  size_t smem_per_block_optin, smem_per_sm, smem_reserved_per_block;
+  int sm_count;
+};
+const DeviceProfile& device_profile();
 
 // The engine that runs launches (see the top of this file). The first launch
 // reads XSEP_EMU_ENGINE (threads or fibers; unset or empty: the default, which

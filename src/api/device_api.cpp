@@ -29,6 +29,10 @@ xsep_status check_device(const char* fn) {
 
 xsep_status launched(const char* fn, int cuda_error) {
   if (cuda_error == 0) return XSEP_STATUS_SUCCESS;
+  if (cuda_error == kernels::kErrorNoTileFits)
+    return fail(XSEP_STATUS_UNSUPPORTED, fn,
+                "even the smallest tile of this problem needs more shared memory than this device "
+                "gives a block (K and stride set its halo); nothing was launched");
   const cudaError_t e = static_cast<cudaError_t>(cuda_error);
   // Reported here; clear the runtime's pending copy so the caller's next
   // cudaGetLastError() is not blamed on us (a sticky error stays anyway).

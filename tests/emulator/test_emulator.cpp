@@ -12,6 +12,8 @@
 //               so does a launch from inside a kernel
 //   EmuEngine   use_engine, and XSEP_EMU_ENGINE: the choice, and a value it
 //               cannot honour
+//   EmuDeviceDeathTest  XSEP_EMU_DEVICE: each card's limits reported by
+//               cudaDeviceGetAttribute and enforced by launch; an unknown card
 //   EmuWmma     the 16x16x16 fragments against a naive product, in every
 //               load and store layout, each output element written
 //   EmuWmmaDeathTest  the API's preconditions abort like a device trap:
@@ -28,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <thread>
 #include <random>
 #include <vector>
@@ -118,8 +121,9 @@ TEST_P(EmuLaunch, SharedMemoryIsPoisonedBeforeEveryBlock) {
   for (unsigned i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 0xFFFFFFFFu) << "element " << i;
 }
 
-// The sm_90 limits: a launch beyond them fails before any thread runs, and is
-// remembered as the last error, as the CUDA runtime does.
+// The sm_90 limits (the default card, an H100): a launch beyond them fails
+// before any thread runs, and is remembered as the last error, as the CUDA
+// runtime does.
 TEST_P(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
   struct Bad {
     dim3 grid, block;
@@ -408,6 +412,70 @@ TEST_F(EmuEngineDeathTest, FibersWithoutTheEngineAbort) {
         xsep::emu::engine();
       },
       "this build has no fibers engine");
+}
+
+// XSEP_EMU_DEVICE picks the card whose limits the emulated device reports and
+// enforces, at the first query of a process: each case runs in a fresh child.
+// The expected values are the CUDA programming guide's (shared memory per SM and
+// per block by compute capability), written here apart from the emulator's table.
+struct CardLimits {
+  const char* name;
+  int smem_per_block_optin, smem_per_sm, reserved, sms;
+};
+constexpr CardLimits kCards[] = {{"h100", 232448, 233472, 1024, 132},
+                                 {"a100", 166912, 167936, 1024, 108},
+                                 {"l4", 101376, 102400, 1024, 58},
+                                 {"t4", 65536, 65536, 0, 40}};
+
+class EmuDeviceDeathTest : public testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// 0 when the emulated device reports `c` and launches exactly up to its limit.
+int check_card(const CardLimits& c) {
+  int v = 0;
+  const std::pair<cudaDeviceAttr, int> want[] = {{cudaDevAttrMaxSharedMemoryPerBlockOptin, c.smem_per_block_optin},
+                                                 {cudaDevAttrMaxSharedMemoryPerMultiprocessor, c.smem_per_sm},
+                                                 {cudaDevAttrReservedSharedMemoryPerBlock, c.reserved},
+                                                 {cudaDevAttrMultiProcessorCount, c.sms}};
+  for (const auto& [attr, value] : want) {
+    if (cudaDeviceGetAttribute(&v, attr, 0) != cudaSuccess || v != value) return 1;
+  }
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, 0) != cudaErrorInvalidValue) return 2;  // not emulated
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 1) != cudaErrorInvalidValue) return 3;
+  if (launch(dim3(1), dim3(32), size_t(c.smem_per_block_optin), [] {}) != cudaSuccess) return 4;
+  if (launch(dim3(1), dim3(32), size_t(c.smem_per_block_optin) + 1, [] {}) != cudaErrorInvalidValue) return 5;
+  return 0;
+}
+
+TEST_F(EmuDeviceDeathTest, EachCardReportsAndEnforcesItsLimits) {
+  for (const CardLimits& c : kCards) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EXIT(
+        {
+          setenv("XSEP_EMU_DEVICE", c.name, 1);
+          std::exit(check_card(c));
+        },
+        testing::ExitedWithCode(0), "");
+  }
+  EXPECT_EXIT(
+      {
+        unsetenv("XSEP_EMU_DEVICE");
+        std::exit(check_card(kCards[0]));
+      },
+      testing::ExitedWithCode(0), "")
+      << "unset means an H100";
+}
+
+TEST_F(EmuDeviceDeathTest, AnUnknownCardAborts) {
+  EXPECT_DEATH(
+      {
+        setenv("XSEP_EMU_DEVICE", "v100", 1);
+        int v = 0;
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0);
+      },
+      "XSEP_EMU_DEVICE=v100 is not one of h100, a100, l4, t4");
 }
 
 // Without a fibers engine (TSan builds run this in emulator_race), asking for
