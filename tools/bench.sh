@@ -4,7 +4,8 @@
 # with network). Builds the CUDA configuration (xsep, its tests, xsep_bench against
 # cuDNN, xsep-run when ONNX is available); runs the GPU tests (ctest: every kernel
 # against the reference on this card, the runner against onnxruntime where Python has
-# onnx) and compute-sanitizer memcheck and racecheck on KernelRace/*; then xsep_bench
+# onnx) and compute-sanitizer (memcheck on KernelRace/* and KernelRaceWide/*, racecheck
+# on KernelRace/*); then xsep_bench
 # (kernels vs cuDNN vs a copy), python_ref/bench_torch.py (vs PyTorch, and end to end
 # beside xsep-run), bench/report.py, and prints a short table last: the targets, the
 # fused rows, the GPU tests' results.
@@ -190,15 +191,25 @@ if [ "$do_check" = 1 ] && [ -x "$BUILD/tests/xsep_tests" ]; then
   [ "$rc" -ne 0 ] && check_failed=1
   check "ctest: ${summary:-no summary (exit $rc; timed out?)}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
   if command -v compute-sanitizer >/dev/null; then
-    for tool in memcheck racecheck; do
-      ts=$(( (check_budget - ($(date +%s) - t_check)) / 2 )); [ "$ts" -lt 30 ] && ts=30
-      log "compute-sanitizer $tool on KernelRace/* (at most ${ts}s)"
+    # memcheck over every operator, dtype and layout (KernelRaceWide, 48 small cases) and
+    # the race subset; racecheck, the slower, over the race subset. memcheck may take half
+    # of what is left of the check budget, racecheck the rest.
+    for run in "memcheck;KernelRace/*:KernelRaceWide/*;2" "racecheck;KernelRace/*;1"; do
+      IFS=';' read -r tool filter share <<<"$run"
+      ts=$(( (check_budget - ($(date +%s) - t_check)) / share )); [ "$ts" -lt 30 ] && ts=30
+      log "compute-sanitizer $tool on $filter (at most ${ts}s)"
       timeout "$ts" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
-        "$BUILD/tests/xsep_tests" --gtest_filter='KernelRace/*' >"$TMP/$tool.log" 2>&1
+        "$BUILD/tests/xsep_tests" --gtest_filter="$filter" >"$TMP/$tool.log" 2>&1
       rc=$?
       cat "$TMP/$tool.log" >>"$LOG"
-      [ "$rc" -eq 9 ] && check_failed=1
-      check "$tool: exit $rc ($(case $rc in 0) echo clean;; 9) echo errors found;; 124) echo timed out;; *) echo failed to run;; esac)):" \
+      case $rc in
+        0) what="clean" ;;
+        9) what="errors found"; check_failed=1 ;;
+        1) what="a test failed"; check_failed=1 ;;
+        124) what="timed out" ;;
+        *) what="did not run (see bench.log)" ;;
+      esac
+      check "$tool ($filter): exit $rc ($what):" \
             "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|\[  PASSED  \]|\[  FAILED  \]|Device not supported' "$TMP/$tool.log" | tail -2 | tr '\n' ' ')"
     done
   else
