@@ -1,7 +1,8 @@
 # bench/tile_counts.py mirrors the fused launchers' tile choices; this checks the mirror
 # against the library itself: xsep-demo --xsep-only runs one fused call with
 # XSEP_LOG_LAUNCHES=1, and the launch line's tile, blocks and shared memory must equal the
-# mirror's, for both kernels (forced) and for the default choice.
+# mirror's, for both kernels (forced) and for the default choice, on the card the launch line
+# names (its shared memory and SMs): CTest runs it on the emulated H100, L4 and T4.
 #   XSEP_DEMO=build-asan/xsep-demo python3 -m pytest -q bench/test_tile_counts.py
 # CTest runs it that way (tests/CMakeLists.txt, tile_counts); without XSEP_DEMO, or with a
 # CUDA build on a machine without a GPU (no launch to log), it skips.
@@ -72,7 +73,9 @@ def test_mirror_matches_launch_log(kernel, case):
     name, log = launch_line(kernel, case)
     expected_kernel = kernel or tile_counts.default_kernel(nhwc, k)
     assert name == "xsepconv_" + expected_kernel
-    want = tile_counts.plan(expected_kernel, n, c, h, w, k, s, nhwc, 2 if f16 else 4)
+    # The card the launcher sized its tile for (the emulated device: XSEP_EMU_DEVICE).
+    dev = {key: int(log[key]) for key in ("smem_block", "smem_sm", "smem_reserved", "sms")}
+    want = tile_counts.plan(expected_kernel, n, c, h, w, k, s, nhwc, 2 if f16 else 4, dev=dev)
     assert want is not None
     keys = [key for key in log if key in want]
     assert {"tile_w", "tile_c", "blocks", "smem", "kernel_k"} <= set(keys), log

@@ -6,13 +6,24 @@ t1/t2 rows computed that lie inside the image. bench/NOTES.md items 9-11 quote t
 
 It mirrors launch_xsepconv (kernels/xsepconv.cuh), launch_xsepconv_stream
 (kernels/xsepconv_stream.cuh), shrink_to_fit / balance_rows (kernels/tiling.h) and
-use_stream_xsepconv (kernels/dispatch.cpp). bench/test_tile_counts.py checks the mirror
+use_stream_xsepconv (kernels/dispatch.cpp), for an H100 / H200 unless given another card's
+limits (kernels/device_limits.h). bench/test_tile_counts.py checks the mirror
 against the library's own launch log (XSEP_LOG_LAUNCHES=1) on the emulated device, so a
 launcher change that is not mirrored here fails a test instead of going stale.
 
   python3 bench/tile_counts.py            # the tables for N64_C96_56x56 and a few others
 """
 K_OPT, COMPILED_TILED = 4, (3, 5, 7, 9)
+
+# kernels/device_limits.h's DeviceLimits of the card the launchers size their tiles for; the
+# launch log names them (sms, smem_sm, smem_block, smem_reserved). An H100 SXM / H200 (and the
+# emulated device's default) by default.
+H100 = dict(smem_block=227 * 1024, smem_sm=228 * 1024, smem_reserved=1024, sms=132)
+
+
+def smem_for_blocks(dev, blocks):
+    """DeviceLimits::smem_for_blocks: what `blocks` blocks leave each of an SM, at most a block's limit."""
+    return min(max(dev["smem_sm"] // blocks - dev["smem_reserved"], 0), dev["smem_block"])
 
 
 def round_up(v, m):
@@ -68,7 +79,7 @@ def shrink_to_fit(t, min_h, min_w, budget, smem_bytes):
     return [h, w, c, vec]
 
 
-def tiled_plan(n, c, h, w, k, s, nhwc, esz):
+def tiled_plan(n, c, h, w, k, s, nhwc, esz, dev=H100):
     ho, wo = out_size(h, s), out_size(w, s)
     vec = staging_vec(c, nhwc, esz)
     smem_taps = k not in COMPILED_TILED
@@ -77,7 +88,7 @@ def tiled_plan(n, c, h, w, k, s, nhwc, esz):
     else:
         t = [min(round_up(ho, K_OPT), 8), min(round_up(wo, K_OPT), 8), min(round_up(c, vec), 32), vec]
     nbytes = lambda th, tw, tc: xs_smem(k, s, th, tw, tc, smem_taps)["floats"] * 4  # noqa: E731
-    t = shrink_to_fit(t, K_OPT, K_OPT, 96 * 1024, nbytes)
+    t = shrink_to_fit(t, K_OPT, K_OPT, min(96 * 1024, dev["smem_block"]), nbytes)
     th, tw, tc, vec = t
     th = min(th, round_up(ceil_div(ho, ceil_div(ho, th)), K_OPT))  # balance_rows
     m = xs_smem(k, s, th, tw, tc, smem_taps)
@@ -111,13 +122,7 @@ def stream_min_blocks(kernel_k):
     return 4 if kernel_k == 0 or kernel_k <= 9 else 3 if kernel_k <= 17 else 2
 
 
-def smem_for_blocks(blocks):
-    """device_limits.h on an H100 / H200 (the emulated default): 228 KB of shared memory per SM,
-    227 KB per block, 1 KB reserved per block."""
-    return 228 * 1024 // blocks - 1024
-
-
-def stream_plan(n, c, h, w, k, s, nhwc, esz):
+def stream_plan(n, c, h, w, k, s, nhwc, esz, dev=H100):
     ho, wo = out_size(h, s), out_size(w, s)
     vec = staging_vec(c, nhwc, esz)
     smem_taps = k == 1  # every other odd K up to 31 is compiled
@@ -151,8 +156,8 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
         return True
 
     sector_tc = min(tc_start, max(vec, 32 // esz)) if nhwc else 1
-    preferred = smem_for_blocks(stream_min_blocks(0 if smem_taps else k))
-    largest = max(preferred, 96 * 1024)
+    preferred = smem_for_blocks(dev, stream_min_blocks(0 if smem_taps else k))
+    largest = min(max(preferred, 96 * 1024), dev["smem_block"])
     if not shrink(preferred, sector_tc, min(16, tw_start)):
         st.update(tc=tc_start, tw=tw_start, vec=vec)
         shrink(largest, sector_tc, min(16, tw_start))
@@ -163,9 +168,10 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
     m = xs_stream_smem(k, s, gr, tw, tc, smem_taps)
     strips, tiles_c = ceil_div(wo, tw), ceil_div(c, tc)
     base = n * tiles_c * strips
-    # Row chunks: least waves x batches per block (an H100 / H200: 132 SMs).
-    per_sm = max(1, min(stream_min_blocks(0 if smem_taps else k), (228 * 1024) // (m["floats"] * 4 + 1024)))
-    slots = 132 * per_sm
+    # Row chunks: least waves x batches per block (the device's SMs x blocks per SM).
+    per_sm = max(1, min(stream_min_blocks(0 if smem_taps else k),
+                        dev["smem_sm"] // (m["floats"] * 4 + dev["smem_reserved"])))
+    slots = dev["sms"] * per_sm
     chunks, chunk_rows, best = 1, round_up(ho, gr), None
     for want in range(1, min(ceil_div(ho, gr * max(1, m["prologue"])), 64) + 1):
         rows = round_up(ceil_div(ho, want), gr)
@@ -188,8 +194,8 @@ def stream_plan(n, c, h, w, k, s, nhwc, esz):
                 t1_per_out=strips * inside * m["c1"] / (ho * wo), inside=inside / rows)
 
 
-def plan(kernel, *args):
-    return (tiled_plan if kernel == "tiled" else stream_plan)(*args)
+def plan(kernel, *args, dev=H100):
+    return (tiled_plan if kernel == "tiled" else stream_plan)(*args, dev=dev)
 
 
 # ---------------------------------------------------------------- tables

@@ -11,6 +11,7 @@
 // writes y once.
 #pragma once
 
+#include "device_limits.h"
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"
@@ -169,6 +170,10 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;
   const bool along_h = dw_along_h(a.kh, a.kw, a.nhwc);
   const int vec = staging_vec(a.x, a.nhwc, a.c, int(sizeof(T)));
+  DeviceLimits dev;
+  if (int e = current_device_limits(&dev)) return e;
+  // 48 KB: what every CUDA card gives a block without opting in.
+  const size_t budget = std::min<size_t>(48 * 1024, dev.smem_per_block);
 
   // Preferred tiles: NCHW walks one channel plane with a wide strip (coalesced
   // along W); NHWC takes 32 channels (a 128-byte float / 64-byte half row) of a
@@ -186,10 +191,10 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   auto bytes = [&](const Tile& tt) {
     return size_t(dw_smem(a.kh, a.kw, a.sh, a.sw, symmetric, tt.h, tt.w, tt.c, !kDwRegisterTaps<KH, KW>).floats) * 4;
   };
-  t = balance_rows(shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, 48 * 1024, bytes), a.ho,
+  t = balance_rows(shrink_to_fit(t, along_h ? kOpt : 1, along_h ? 1 : kOpt, budget, bytes), a.ho,
                    along_h ? kOpt : 1);
   const size_t smem = bytes(t);
-  if (smem > 48 * 1024) return kErrorNoTileFits;  // 48 KB: what every CUDA device gives a block
+  if (smem > budget) return kErrorNoTileFits;
 
   DwParams p;
   p.in = InputView{a.x, a.c, a.h, a.w, a.nhwc, t.vec};

@@ -198,9 +198,10 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   p.tiles_c = ceil_div(a.c, t.c);
   const long long blocks = 1LL * a.n * p.tiles_c * p.tiles_h * p.tiles_w;
   log_launch("xsepconv_tiled kernel_k=%d k=%d s=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
-             "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu",
+             "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu "
+             "sms=%d smem_sm=%zu smem_block=%zu smem_reserved=%zu",
              K, a.k, a.stride, kF16 ? "f16" : "f32", a.nhwc ? "nhwc" : "nchw", a.n, a.c, a.h, a.w, t.h, t.w, t.c,
-             t.vec, blocks, smem);
+             t.vec, blocks, smem, dev.sm_count, dev.smem_per_sm, dev.smem_per_block, dev.smem_reserved);
   return static_cast<int>(launch_kernel(&xsepconv_kernel<T, K>, dim3(static_cast<unsigned>(blocks)),
                                         dim3(kThreads), smem, stream, p));
 }

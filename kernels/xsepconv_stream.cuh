@@ -352,9 +352,11 @@ int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   const long long blocks = base_blocks * chunks;
   if (blocks > 0x7fffffffLL) return static_cast<int>(cudaErrorInvalidConfiguration);
   log_launch("xsepconv_stream kernel_k=%d k=%d s=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
-             "tile_w=%d tile_c=%d group_rows=%d chunk_rows=%d chunks=%d prologue=%d vec=%d blocks=%lld smem=%zu",
+             "tile_w=%d tile_c=%d group_rows=%d chunk_rows=%d chunks=%d prologue=%d vec=%d blocks=%lld smem=%zu "
+             "sms=%d smem_sm=%zu smem_block=%zu smem_reserved=%zu",
              K, a.k, a.stride, kF16 ? "f16" : "f32", a.nhwc ? "nhwc" : "nchw", a.n, a.c, a.h, a.w, tw, tc, gr,
-             chunk_rows, chunks, L.prologue, vec, blocks, size_t(L.floats) * 4);
+             chunk_rows, chunks, L.prologue, vec, blocks, size_t(L.floats) * 4, dev.sm_count, dev.smem_per_sm,
+             dev.smem_per_block, dev.smem_reserved);
   return static_cast<int>(launch_kernel(&xsepconv_stream_kernel<T, K>, dim3(static_cast<unsigned>(blocks)),
                                         dim3(kThreads), size_t(L.floats) * 4, stream, p));
 }

@@ -37,7 +37,8 @@ XSEP_API int xsep_version(void);
 typedef enum xsep_status {
   XSEP_STATUS_SUCCESS = 0,
   XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, aliasing */
-  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, huge tensor) */
+  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, huge tensor,
+                                       no tile that fits the device's shared memory) */
   XSEP_STATUS_OUT_OF_MEMORY = 3,
   XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state */
   XSEP_STATUS_NO_DEVICE = 5         /* no usable GPU (CUDA build only) */

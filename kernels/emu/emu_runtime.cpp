@@ -186,13 +186,16 @@ const DeviceProfile& device_profile() {
       {"a100", 163 * 1024, 164 * 1024, 1024, 108},  // sm_80
       {"l4", 99 * 1024, 100 * 1024, 1024, 58},      // sm_89 (sm_86 has the same shared memory)
       {"t4", 64 * 1024, 64 * 1024, 0, 40},          // sm_75
+      // Not a card: 8 KB of shared memory, so that large-K problems have no tile that
+      // fits and the tests can see XSEP_STATUS_UNSUPPORTED (tests/test_bad_input.cpp).
+      {"tiny", 8 * 1024, 8 * 1024, 0, 1},
   };
   static const DeviceProfile& chosen = [] () -> const DeviceProfile& {
     const char* v = std::getenv("XSEP_EMU_DEVICE");
     if (v == nullptr || *v == '\0') return kProfiles[0];
     for (const DeviceProfile& p : kProfiles)
       if (std::strcmp(v, p.name) == 0) return p;
-    std::fprintf(stderr, "emulated device: XSEP_EMU_DEVICE=%s is not one of h100, a100, l4, t4\n", v);
+    std::fprintf(stderr, "emulated device: XSEP_EMU_DEVICE=%s is not one of h100, a100, l4, t4, tiny\n", v);
     std::abort();
   }();
   return chosen;
@@ -260,7 +263,8 @@ cudaError_t cudaGetDevice(int* device) {
 // emulated card's profile; any other is refused, so a new query cannot pass
 // unnoticed with a made-up value.
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
-  if (value == nullptr || device != 0) return cudaErrorInvalidValue;
+  if (value == nullptr) return cudaErrorInvalidValue;
+  if (device != 0) return cudaErrorInvalidDevice;
   const xsep::emu::DeviceProfile& p = xsep::emu::device_profile();
   switch (attr) {
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = int(p.smem_per_block_optin); return cudaSuccess;
@@ -276,6 +280,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaSuccess: return "no error (emulated device)";
     case cudaErrorInvalidValue: return "invalid argument (emulated device)";
     case cudaErrorMemoryAllocation: return "out of memory (emulated device)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (emulated device)";
     case cudaErrorLaunchFailure: return "launch failed (emulated device)";
     default: return "unknown error (emulated device)";
   }

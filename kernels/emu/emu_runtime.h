@@ -120,7 +120,8 @@ cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
 // asking for more dynamic shared memory than the card allows fails with
 // cudaErrorInvalidValue, as on the card). XSEP_EMU_DEVICE, read at the first
 // query, names one: h100 (the default; also an H200), a100, l4 (and the other
-// sm_86 / sm_89 cards) or t4; another value aborts with a message. The
+// sm_86 / sm_89 cards), t4, or tiny (no card: 8 KB, for the tests of a problem
+// with no tile that fits); another value aborts with a message. The
 // launchers size their tiles from these limits, so the kernel tests can check
 // the tiles chosen for cards with less shared memory than an H100.
 struct DeviceProfile {

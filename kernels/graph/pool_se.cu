@@ -2,6 +2,7 @@
 // fully-connected layers (graph_kernels.h: global_avg_pool, se_fc).
 #include <cstdlib>
 
+#include "../device_limits.h"
 #include "graph_common.cuh"
 
 namespace xsep::kernels::graph {
@@ -165,7 +166,9 @@ XSEP_GRAPH_EXPORT int se_fc(const SeArgs& a, cudaStream_t stream) {
     return kInvalid;
   if (int64_t{a.n} * a.c > kMaxElements || int64_t{a.c} * a.mid > kMaxElements) return kInvalid;
   const size_t smem = (size_t(a.c) + a.mid + kThreads) * sizeof(float);
-  if (smem > 227 * 1024) return kInvalid;  // an H100 block's shared memory
+  DeviceLimits dev;
+  if (int e = current_device_limits(&dev)) return e;
+  if (smem > dev.smem_per_block) return kInvalid;  // more channels than the card's shared memory holds
   SeParams p{};
   p.g = a.g.data;
   p.w1 = a.w1, p.b1 = a.b1, p.w2 = a.w2, p.b2 = a.b2;

@@ -443,7 +443,7 @@ int check_card(const CardLimits& c) {
     if (cudaDeviceGetAttribute(&v, attr, 0) != cudaSuccess || v != value) return 1;
   }
   if (cudaDeviceGetAttribute(&v, cudaDevAttrClockRate, 0) != cudaErrorInvalidValue) return 2;  // not emulated
-  if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 1) != cudaErrorInvalidValue) return 3;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 1) != cudaErrorInvalidDevice) return 3;
   if (launch(dim3(1), dim3(32), size_t(c.smem_per_block_optin), [] {}) != cudaSuccess) return 4;
   if (launch(dim3(1), dim3(32), size_t(c.smem_per_block_optin) + 1, [] {}) != cudaErrorInvalidValue) return 5;
   return 0;
@@ -475,7 +475,7 @@ TEST_F(EmuDeviceDeathTest, AnUnknownCardAborts) {
         int v = 0;
         cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0);
       },
-      "XSEP_EMU_DEVICE=v100 is not one of h100, a100, l4, t4");
+      "XSEP_EMU_DEVICE=v100 is not one of h100, a100, l4, t4, tiny");
 }
 
 // Without a fibers engine (TSan builds run this in emulator_race), asking for

@@ -1,0 +1,82 @@
+// A problem whose smallest tile needs more shared memory than the device gives a
+// block is XSEP_STATUS_UNSUPPORTED, with a message and y untouched; what fits
+// still runs. No real card is that small for K <= 31, so this runs on a made-up
+// emulated one (XSEP_EMU_DEVICE=tiny: 8 KB; CTest api_tiny_card) and skips
+// elsewhere.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "xsep/xsep.h"
+
+namespace {
+
+bool on_tiny_card() {
+#if defined(XSEP_TESTS_EMU)
+  const char* v = std::getenv("XSEP_EMU_DEVICE");
+  return v != nullptr && std::strcmp(v, "tiny") == 0;
+#else
+  return false;
+#endif
+}
+
+struct Block {
+  std::vector<float> x, w2x2, w1xk, wkx1, y;
+  xsep_tensor_desc desc;
+  xsep_xsepconv_params p{};
+
+  Block(int k, xsep_layout layout) : desc{1, 8, 40, 40, XSEP_DTYPE_F32, layout} {
+    std::mt19937 rng(k);
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    auto fill = [&](std::vector<float>& v, size_t n) {
+      v.resize(n);
+      for (float& e : v) e = u(rng);
+    };
+    fill(x, 8 * 40 * 40);
+    fill(w2x2, 8 * 4);
+    fill(w1xk, 8 * size_t(k));
+    fill(wkx1, 8 * size_t(k));
+    y.assign(x.size(), std::nanf(""));  // poison: a write shows
+    p.k = k;
+    p.stride = 1;
+    p.pad = XSEP_PAD_TOP_LEFT;
+    p.w2x2 = w2x2.data();
+    p.w1xk = w1xk.data();
+    p.wkx1 = wkx1.data();
+  }
+  xsep_status run() { return xsep_xsepconv(&desc, x.data(), &p, y.data(), nullptr); }
+};
+
+class NoTileFits : public testing::TestWithParam<xsep_layout> {
+ protected:
+  void SetUp() override {
+    if (!on_tiny_card()) GTEST_SKIP() << "needs the emulated 8 KB card (XSEP_EMU_DEVICE=tiny, CTest api_tiny_card)";
+  }
+};
+
+TEST_P(NoTileFits, LargeKIsUnsupportedAndWritesNothing) {
+  Block b(31, GetParam());
+  ASSERT_EQ(b.run(), XSEP_STATUS_UNSUPPORTED);
+  const std::string msg = xsep_last_error();
+  EXPECT_NE(msg.find("xsep_xsepconv"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("shared memory"), std::string::npos) << msg;
+  for (float v : b.y) ASSERT_TRUE(std::isnan(v)) << "y was written";
+}
+
+TEST_P(NoTileFits, SmallKStillRuns) {
+  Block b(3, GetParam());
+  ASSERT_EQ(b.run(), XSEP_STATUS_SUCCESS) << xsep_last_error();
+  for (float v : b.y) ASSERT_TRUE(std::isfinite(v)) << "an output was not written";
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, NoTileFits, testing::Values(XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC),
+                         [](const testing::TestParamInfo<xsep_layout>& i) {
+                           return std::string(i.param == XSEP_LAYOUT_NCHW ? "nchw" : "nhwc");
+                         });
+
+}  // namespace
