@@ -15,6 +15,7 @@ from the one run that measures. Needs no GPU: the binary lists its rows
 """
 import itertools
 import os
+import shlex
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def list_rows(binary, flt=None):
 
 def filters():
     """bench/filters.sh's definitions, as bash sees them."""
-    script = (f"source {HERE}/filters.sh; printf '%s\\n' \"${{XSEP_BENCH_CHUNKS[@]}}\"; "
+    script = (f"source {shlex.quote(os.path.join(HERE, 'filters.sh'))}; printf '%s\\n' \"${{XSEP_BENCH_CHUNKS[@]}}\"; "
               "echo \"$XSEP_BENCH_QUICK\"; echo \"$XSEP_BENCH_FUSED_DRAM\"")
     lines = subprocess.run(["bash", "-c", script], check=True, capture_output=True,
                            text=True).stdout.splitlines()

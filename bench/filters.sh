@@ -1,5 +1,5 @@
-# The row filters of tools/bench.sh, sourced by it and by bench/check_filters.sh
-# (CTest bench_filters), which holds them to xsep_bench's rows: the four chunks of
+# The row filters of tools/bench.sh, sourced by it and by bench/check_rows.py
+# (CTest bench_rows), which holds them to xsep_bench's rows: the four chunks of
 # a full run must split the rows with none left out and none timed twice.
 # xsep_bench's rows are FAMILY/DTYPE[/LAYOUT]/SHAPE[/kK]/sS (FAMILY: xsepconv,
 # xsep3pass, dwkxk, cudnn, copy; copy rows have no layout and no K); --benchmark_filter

@@ -276,7 +276,7 @@ def markdown(meta, rows, targets, res, torch_doc):
     L.append("")
     if meta.get("gpu_tests"):
         L.append("## GPU tests on this card (same build, before the measurements)\n")
-        L += [f"- {line}" for line in meta["gpu_tests"]]
+        L += [f"- `{line}`" for line in meta["gpu_tests"]]
         L.append("")
     L.append("## Targets (issue 5 §5)\n")
     L.append("| target | status | measured (worst) | where | median |\n|---|---|---|---|---|")

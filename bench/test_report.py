@@ -94,7 +94,7 @@ def test_report_on_synthetic_input(tmp_path):
     assert "synthetic error" in md
     # The GPU tests' lines, as tools/bench.sh wrote them, in the JSON and the Markdown.
     assert doc["meta"]["gpu_tests"] == check.read_text().splitlines()
-    assert "## GPU tests on this card" in md and "- ctest: 95% tests passed" in md and "FAILED: kernels_nan" in md
+    assert "## GPU tests on this card" in md and "- `ctest: 95% tests passed" in md and "FAILED: kernels_nan" in md
     row = next(x for x in doc["rows"] if x["op"] == "xsepconv" and x["dtype"] == "f16" and x["layout"] == "nhwc"
                and x["shape"] == "N64_C96_56x56" and x["k"] == 7 and x["stride"] == 1)
     assert abs(row["pct_copy"] - 100 / 1.22) < 1e-6

@@ -16,7 +16,8 @@
 #   --budget S   seconds for the measurements after the build and the tests (default
 #                360): about 45% xsep_bench, 30% bench_torch's kernels, the rest its
 #                end-to-end part; unused time passes on. Each part stops starting new
-#                measurements when its share is spent, and a hard timeout backs that up.
+#                measurements when its share is spent, and a hard timeout backs that up
+#                (never past the budget's end + 60 s, so the report still comes out).
 #   --quick      a subset: N64_C96_56x56, K in {3,5,7,9}, stride 1, f16 NHWC and f32 NCHW;
 #                bench_torch without torch.compile; end to end with fewer iterations.
 #   --no-check   skip the GPU tests (a second call on the same machine: they ran in the
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --no-check) do_check=0 ;;
     --check-budget) check_budget="$2"; shift ;;
     --check-budget=*) check_budget="${1#*=}" ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -141,27 +142,36 @@ configure() {  # configure GRAPH TESTS
 }
 # The tests are configured whether or not this call runs them, so that a later call
 # with --no-check reuses the same build tree. Without ONNX or GoogleTest, fall back
-# to what configures.
-with_tests=ON configured=0
+# to what configures (the cache is cleared only before a fallback).
+fresh_tree=1
+[ -f "$BUILD/build.ninja" ] && fresh_tree=0
+with_tests=ON configured=0 tried=""
 for attempt in "$with_graph ON" "OFF ON" "$with_graph OFF" "OFF OFF"; do
-  set -- $attempt
   [ "$configured" = 0 ] || break
+  case " $tried " in *" ${attempt// /-} "*) continue ;; esac
+  [ -n "$tried" ] && rm -f "$BUILD/CMakeCache.txt"
+  tried="$tried ${attempt// /-}"
+  set -- $attempt
   log "configure (graph runner: $1, tests: $2)"
-  rm -rf "$BUILD/CMakeCache.txt"
   if quiet configure "$1" "$2"; then configured=1 with_graph=$1 with_tests=$2; fi
 done
 [ "$configured" = 1 ] || { log "configure failed"; tail -30 "$LOG"; exit 1; }
 [ "$with_tests" = ON ] || log "WARNING: the tests did not configure (GoogleTest missing?): no GPU tests this run"
 grep -E "^-- (xsep_bench|Found CUDNN)|^CMake Warning" "$LOG" | tail -3
-log "build"
-quiet ninja -C "$BUILD" -j "$JOBS" xsep || { log "building libxsep failed"; tail -40 "$LOG"; exit 1; }
-quiet ninja -C "$BUILD" -j "$JOBS" xsep_bench || log "building xsep_bench failed (see bench.log)"
-if [ "$with_graph" = ON ]; then
-  quiet ninja -C "$BUILD" -j "$JOBS" xsep-run || log "building xsep-run failed (see bench.log)"
-fi
-if [ "$do_check" = 1 ] && [ "$with_tests" = ON ]; then
-  quiet ninja -C "$BUILD" -j "$JOBS" || log "building the tests failed (see bench.log)"
-fi
+# One ninja call for everything this run needs (-k 0: one failure does not stop the
+# rest); then each binary counts only if ninja has nothing left to do for it, so a
+# stale binary from an earlier call is never run as if it were this tree's.
+targets=(xsep xsep_bench)
+[ "$with_graph" = ON ] && targets+=(xsep-run)
+[ "$do_check" = 1 ] && [ "$with_tests" = ON ] && targets=(all)
+log "build (${targets[*]})"
+quiet ninja -C "$BUILD" -j "$JOBS" -k 0 "${targets[@]}" || log "the build had failures (see bench.log)"
+built() { ninja -C "$BUILD" -n "$1" 2>/dev/null | grep -q "no work to do"; }
+built xsep || { log "building libxsep failed"; tail -40 "$LOG"; exit 1; }
+built xsep_bench || { log "xsep_bench did not build (see bench.log)"; rm -f "$BUILD/bench/xsep_bench"; }
+if [ "$with_graph" = ON ] && ! built xsep-run; then log "xsep-run did not build (see bench.log)"; rm -f "$BUILD/xsep-run"; fi
+tests_built=0
+if [ "$do_check" = 1 ] && [ "$with_tests" = ON ]; then built all && tests_built=1; fi
 xsep_run_args=()
 [ -x "$BUILD/xsep-run" ] && xsep_run_args=(--xsep-run "$PWD/$BUILD/xsep-run")
 log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run tests/xsep_tests 2>/dev/null | tr '\n' ' ')"
@@ -173,23 +183,36 @@ printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$BUILD/run-env.sh"
 check_file="$TMP/check.txt" check_failed=0
 : >"$check_file"
 check() { printf '%s\n' "$*" | tee -a "$check_file" >>"$LOG"; }
-if [ "$do_check" = 1 ] && [ -x "$BUILD/tests/xsep_tests" ]; then
+# The build the results belong to: a later --no-check call reports them only for it.
+fingerprint() { (cd "$BUILD" && cat libxsep.so tests/xsep_tests 2>/dev/null | sha256sum | cut -c1-16); }
+if [ "$do_check" = 1 ]; then
+  rm -f "$BUILD/last-check.txt"
+fi
+if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   t_check=$(date +%s)
   # The python-driven tests (goldens, runner against onnxruntime) only where numpy,
   # onnx, onnxruntime and pytest import.
-  tests='^(api|kernels.*|graph_kernels.*|onnx_conformance|bad_models|bench_rows)$'
+  tests='^(api|kernels.*|graph_kernels.*|onnx_conformance.*|bad_models|bench_rows)$'
   $PY -c 'import numpy, onnx, onnxruntime, pytest' 2>/dev/null && tests='.*'
-  log "GPU tests: ctest -R '$tests' (at most $(( check_budget * 2 / 3 ))s)"
-  (cd "$BUILD" && timeout $(( check_budget * 2 / 3 )) ctest -j 8 --timeout $(( check_budget / 2 )) \
-     --output-on-failure -R "$tests") >"$TMP/ctest.log" 2>&1
+  tc=$(( check_budget * 2 / 3 ))
+  log "GPU tests: ctest -R '$tests' (at most ${tc}s)"
+  (cd "$BUILD" && timeout "$tc" ctest -j 8 --timeout $(( tc - 10 )) --output-on-failure -R "$tests") \
+    >"$TMP/ctest.log" 2>&1
   rc=$?
   cat "$TMP/ctest.log" >>"$LOG"
   summary=$(grep -E "tests passed, [0-9]+ tests failed" "$TMP/ctest.log" | tail -1)
-  failed=$(sed -n '/The following tests FAILED/,$p' "$TMP/ctest.log" | grep -E '^\s+[0-9]+ - ' |
-           sed -E 's/^\s+[0-9]+ - //; s/ \(.*//' | tr '\n' ' ')
-  skipped=$(grep -c "(Skipped)" "$TMP/ctest.log")
+  if [ -z "$summary" ]; then  # killed by the timeout: count what had finished
+    summary="stopped after ${tc}s (exit $rc): $(grep -cE 'Test +#[0-9]+: .* Passed' "$TMP/ctest.log") passed,"
+    summary+=" $(grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -cvE 'Passed|Skipped') failed so far"
+  fi
+  failed=$( { sed -n '/The following tests FAILED/,$p' "$TMP/ctest.log" | grep -E '^\s+[0-9]+ - ' |
+              sed -E 's/^\s+[0-9]+ - //; s/ \(.*//'
+            grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -vE 'Passed|Skipped' |
+              sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/'
+          } | sort -u | tr '\n' ' ')
+  skipped=$(grep -c "(Skipped)" "$TMP/ctest.log"); [ "$skipped" = 0 ] && skipped=""
   [ "$rc" -ne 0 ] && check_failed=1
-  check "ctest: ${summary:-no summary (exit $rc; timed out?)}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
+  check "ctest: ${summary}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
   if command -v compute-sanitizer >/dev/null; then
     # memcheck over every operator, dtype and layout (KernelRaceWide, 48 small cases) and
     # the race subset; racecheck, the slower, over the race subset. memcheck may take half
@@ -202,33 +225,50 @@ if [ "$do_check" = 1 ] && [ -x "$BUILD/tests/xsep_tests" ]; then
         "$BUILD/tests/xsep_tests" --gtest_filter="$filter" >"$TMP/$tool.log" 2>&1
       rc=$?
       cat "$TMP/$tool.log" >>"$LOG"
-      case $rc in
-        0) what="clean" ;;
-        9) what="errors found"; check_failed=1 ;;
-        1) what="a test failed"; check_failed=1 ;;
-        124) what="timed out" ;;
-        *) what="did not run (see bench.log)" ;;
-      esac
+      if grep -q "Device not supported" "$TMP/$tool.log"; then
+        what="did not run: compute-sanitizer does not support the device here (not a test failure)"
+      else
+        case $rc in
+          0) what="clean" ;;
+          9) what="errors found"; check_failed=1 ;;
+          1) what="a test failed"; check_failed=1 ;;
+          124) what="timed out" ;;
+          *) what="did not run (see bench.log)" ;;
+        esac
+      fi
       check "$tool ($filter): exit $rc ($what):" \
-            "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|\[  PASSED  \]|\[  FAILED  \]|Device not supported' "$TMP/$tool.log" | tail -2 | tr '\n' ' ')"
+            "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|\[  PASSED  \]|\[  FAILED  \]' "$TMP/$tool.log" | tail -2 | tr '\n' ' ')"
     done
   else
     check "compute-sanitizer: not on PATH"
   fi
   log "GPU tests took $(( $(date +%s) - t_check ))s"
-  cp "$check_file" "$BUILD/last-check.txt"
+  { echo "build $(fingerprint)"; cat "$check_file"; } >"$BUILD/last-check.txt"
 elif [ "$do_check" = 1 ]; then
-  check "GPU tests: not run (the tests did not build; see bench.log)"
+  check "GPU tests: not run (the tests did not build or configure; see bench.log)"
   check_failed=1
 elif [ -s "$BUILD/last-check.txt" ]; then
-  # --no-check on a machine where an earlier call tested this build: report those results.
-  { echo "(from an earlier call on this machine, same build tree, $(date -u -r "$BUILD/last-check.txt" +%FT%TZ))"
-    cat "$BUILD/last-check.txt"; } >"$check_file"
+  # --no-check where an earlier call tested this very build: report those results.
+  if [ "$(head -1 "$BUILD/last-check.txt")" = "build $(fingerprint)" ]; then
+    { echo "(from an earlier call on this machine, same build, $(date -u -r "$BUILD/last-check.txt" +%FT%TZ))"
+      tail -n +2 "$BUILD/last-check.txt"; } >"$check_file"
+  else
+    log "the earlier call's GPU test results belong to another build: not reported"
+  fi
+elif [ "$fresh_tree" = 1 ]; then
+  log "WARNING: --no-check on a fresh machine (the earlier call's build is gone): no GPU test results this run"
 fi
 
 # ---- Budget ----------------------------------------------------------------------------
 t_meas=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t_meas) )); }
+# The hard backstop of every measuring process: its own share plus some grace, but never
+# past the end of --budget plus 60 s, so that the report (written last) still comes out
+# inside the device call's time limit.
+deadline=$(( t_meas + budget + 60 ))
+hard() {  # hard SECONDS -> min(SECONDS, time to the deadline), at least 10
+  local to=$(( deadline - $(date +%s) )); [ "$1" -lt "$to" ] && to=$1; [ "$to" -lt 10 ] && to=10; echo "$to"
+}
 share() {  # share PERCENT_OF_WHAT_IS_LEFT -> seconds (at least 20)
   local s=$(( $(left) * $1 / 100 )); [ "$s" -lt 20 ] && s=20; echo "$s"
 }
@@ -252,7 +292,7 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
     remaining=$(( bench_total - ($(date +%s) - t_bench) ))
     b=$(( remaining * pct / 100 )); [ "$b" -lt 10 ] && b=10
     log "xsep_bench $name (budget ${b}s)"
-    timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" --benchmark_filter="$filter" \
+    timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" --benchmark_filter="$filter" \
       --benchmark_out="$TMP/bench-$name.json" --benchmark_out_format=json "$ctx" \
       --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
     rc=$?
@@ -270,7 +310,7 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
     for variant in stream tiled; do
       b=$(( bench_total / 8 )); [ "$b" -lt 10 ] && b=10
       log "xsep_bench fused kernel forced to $variant (budget ${b}s)"
-      XSEP_XSEPCONV_KERNEL=$variant timeout $(( b + 60 )) "$BUILD/bench/xsep_bench" \
+      XSEP_XSEPCONV_KERNEL=$variant timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" \
         --benchmark_filter="$XSEP_BENCH_FUSED_DRAM" \
         --benchmark_out="$TMP/bench-$variant.json" --benchmark_out_format=json "$ctx" \
         --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
@@ -313,7 +353,7 @@ if [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
   [ "$do_e2e" = 1 ] || targs+=(--no-e2e)
   log "bench_torch.py (budget ${tb}s, kernels ${kb}s)"
   log_from=$(( $(wc -l <"$LOG") + 1 ))
-  PYTHONUNBUFFERED=1 timeout $(( tb + 120 )) $PY python_ref/bench_torch.py "${targs[@]}" >>"$LOG" 2>&1
+  PYTHONUNBUFFERED=1 timeout "$(hard $(( tb + 120 )))" $PY python_ref/bench_torch.py "${targs[@]}" >>"$LOG" 2>&1
   rc=$?
   [ "$rc" -ne 0 ] && log "bench_torch.py exited with $rc: $(grep -v '^\[bench' "$LOG" | tail -1)"
   tail -n +"$log_from" "$LOG" | grep -E "FAIL|failed|error" | grep -iv "error_occurred" | tail -5
