@@ -43,20 +43,6 @@ def filters():
     return chunks, tuple(lines[-2].split(";")), lines[-1]
 
 
-def parse(name):
-    m = report.NAME_RE.match(name)
-    if m:
-        g = m.groupdict()
-        return dict(op=g["op"], dt=g["dt"], lay=g["lay"], n=int(g["n"]), c=int(g["c"]),
-                    h=int(g["h"]), w=int(g["w"]), k=int(g["k"]), s=int(g["s"]))
-    m = report.COPY_RE.match(name)
-    if m:
-        g = m.groupdict()
-        return dict(op="copy", dt=g["dt"], lay=None, n=int(g["n"]), c=int(g["c"]),
-                    h=int(g["h"]), w=int(g["w"]), k=None, s=int(g["s"]))
-    return None
-
-
 def main(argv):
     if len(argv) != 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
@@ -68,7 +54,7 @@ def main(argv):
         problems.append("duplicate row names")
     parsed = {}
     for r in rows:
-        p = parse(r)
+        p = report.parse_name(r)
         if p is None:
             problems.append(f"{r}: report.py cannot parse this name")
         else:

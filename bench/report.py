@@ -38,6 +38,22 @@ DRAM_SHAPES = {(64, 96, 56, 56), (32, 256, 56, 56)}
 
 # ---------------------------------------------------------------- reading
 
+def parse_name(name):
+    """An xsep_bench row name (without /iterations:...) -> dict(op, dt, lay, n, c, h, w, k, s),
+    lay and k None for a copy row; None for a name of neither form."""
+    m = NAME_RE.match(name)
+    if m:
+        g = m.groupdict()
+        return dict(op=g["op"], dt=g["dt"], lay=g["lay"], n=int(g["n"]), c=int(g["c"]), h=int(g["h"]),
+                    w=int(g["w"]), k=int(g["k"]), s=int(g["s"]))
+    m = COPY_RE.match(name)
+    if m:
+        g = m.groupdict()
+        return dict(op="copy", dt=g["dt"], lay=None, n=int(g["n"]), c=int(g["c"]), h=int(g["h"]),
+                    w=int(g["w"]), k=None, s=int(g["s"]))
+    return None
+
+
 def _repair(text):
     """A Google Benchmark JSON cut short: keep the benchmarks completed so far."""
     cut = text.rfind("\n    }")
@@ -104,18 +120,14 @@ class Results:
             entry = {"us": us, "label": last.get("label", ""), "reps": len(vals),
                      "us_p10": last.get("us_p10"), "us_p90": last.get("us_p90"),
                      "cudnn_algo": last.get("cudnn_algo"), "graph": last.get("graph")}
-            m = NAME_RE.match(name)
-            if m:
-                g = m.groupdict()
-                key = (g["dt"], g["lay"], int(g["n"]), int(g["c"]), int(g["h"]), int(g["w"]),
-                       int(g["k"]), int(g["s"]))
-                self.rows.setdefault(key, {})[g["op"]] = entry
+            p = parse_name(name)
+            if p is None:
                 continue
-            m = COPY_RE.match(name)
-            if m:
-                g = m.groupdict()
-                key = (g["dt"], int(g["n"]), int(g["c"]), int(g["h"]), int(g["w"]), int(g["s"]))
-                self.copies[key] = entry
+            if p["op"] == "copy":
+                self.copies[(p["dt"], p["n"], p["c"], p["h"], p["w"], p["s"])] = entry
+            else:
+                key = (p["dt"], p["lay"], p["n"], p["c"], p["h"], p["w"], p["k"], p["s"])
+                self.rows.setdefault(key, {})[p["op"]] = entry
 
     def copy_us(self, key):
         dt, lay, n, c, h, w, k, s = key

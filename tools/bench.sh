@@ -145,15 +145,15 @@ configure() {  # configure GRAPH TESTS
 # to what configures (the cache is cleared only before a fallback).
 fresh_tree=1
 [ -f "$BUILD/build.ninja" ] && fresh_tree=0
-with_tests=ON configured=0 tried=""
-for attempt in "$with_graph ON" "OFF ON" "$with_graph OFF" "OFF OFF"; do
-  [ "$configured" = 0 ] || break
-  case " $tried " in *" ${attempt// /-} "*) continue ;; esac
-  [ -n "$tried" ] && rm -f "$BUILD/CMakeCache.txt"
-  tried="$tried ${attempt// /-}"
+attempts=("OFF ON" "OFF OFF")  # "graph tests"
+[ "$with_graph" = ON ] && attempts=("ON ON" "OFF ON" "ON OFF" "OFF OFF")
+with_tests=ON configured=0 first=1
+for attempt in "${attempts[@]}"; do
+  [ "$first" = 1 ] || rm -f "$BUILD/CMakeCache.txt"
+  first=0
   set -- $attempt
   log "configure (graph runner: $1, tests: $2)"
-  if quiet configure "$1" "$2"; then configured=1 with_graph=$1 with_tests=$2; fi
+  if quiet configure "$1" "$2"; then configured=1 with_graph=$1 with_tests=$2; break; fi
 done
 [ "$configured" = 1 ] || { log "configure failed"; tail -30 "$LOG"; exit 1; }
 [ "$with_tests" = ON ] || log "WARNING: the tests did not configure (GoogleTest missing?): no GPU tests this run"
