@@ -11,10 +11,8 @@ namespace xsep::kernels {
 // Outputs per thread along the blocked axis (the register blocking of conv_line).
 constexpr int kOpt = 4;
 
-// The fused launchers' shared-memory limits and SM counts come from the device
-// they launch on (device_limits.h). kSmCount, the SMs of an H100 SXM / H200,
-// remains only as the graph runner's GEMM threshold (kernels/graph/gemm.cu).
-constexpr int kSmCount = 132;
+// The launchers' shared-memory limits and SM counts come from the device they
+// launch on (device_limits.h), not from constants here.
 
 inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 inline int ceil_div(int v, int m) { return (v + m - 1) / m; }

@@ -753,7 +753,7 @@ def bench_e2e(args, deadline, log, checks):
                     rows.append(run_xsep_run(args, onnx_path, variant, batch, dtype, layout, x_np, ref, iters, tmp))
                     log(e2e_text(rows[-1]))
                     # float16: the pointwise GEMMs forced onto each kernel (xsep-run picks tensor
-                    # cores only for grids of >= 132 blocks), to measure what that choice is worth.
+                    # cores only for grids of >= a block per SM: 132 on an H100 / H200), to measure what that choice is worth.
                     for gemm in (("cuda_core", "tensor_core") if dtype == "f16" else ()):
                         if deadline():
                             break

@@ -24,7 +24,7 @@
 
 #include "gemm_params.cuh"
 #include "gemm_tiles.h"
-#include "../tiling.h"
+#include "../device_limits.h"
 
 namespace xsep::kernels::graph {
 namespace {
@@ -323,25 +323,27 @@ GemmKernelChoice env_choice() {
   return choice;
 }
 
-GemmKernelChoice choose(const GemmArgs& g, const Prepared& pr) {
+GemmKernelChoice choose(const GemmArgs& g, const Prepared& pr, int sm_count) {
   if (!tensor_core_eligible(pr)) return GemmKernelChoice::kCudaCore;
   const GemmKernelChoice forced = env_choice();
   if (forced != GemmKernelChoice::kAuto) return forced;
-  // Tensor cores where the grid has at least a block per SM (kSmCount);
+  // Tensor cores where the grid has at least a block per SM of this device;
   // smaller problems (batch-1 layers) keep the CUDA-core kernel's smaller
   // tiles and wider grids. A guess until measured (bench/NOTES.md item 16).
   const int bn16 = tc_width(pr.p.n);
   const int64_t blocks =
       int64_t{g.batch} * div_up64(pr.p.m, gemm_tc_block_m(bn16)) * div_up64(pr.p.n, gemm_tc_block_n(bn16));
-  return blocks >= kSmCount ? GemmKernelChoice::kTensorCore : GemmKernelChoice::kCudaCore;
+  return blocks >= sm_count ? GemmKernelChoice::kTensorCore : GemmKernelChoice::kCudaCore;
 }
 
 }  // namespace
 
 XSEP_GRAPH_EXPORT GemmKernelChoice gemm_kernel_choice(const GemmArgs& g) {
   Prepared pr;
+  DeviceLimits dev;
   if (prepare(g, pr) != Check::kWork) return GemmKernelChoice::kAuto;  // no launch
-  return choose(g, pr);
+  if (current_device_limits(&dev) != 0) return GemmKernelChoice::kAuto;  // gemm() fails
+  return choose(g, pr, dev.sm_count);
 }
 
 XSEP_GRAPH_EXPORT int gemm_with_tile(const GemmArgs& g, int force_tm, int force_tn,
@@ -366,7 +368,9 @@ XSEP_GRAPH_EXPORT int gemm(const GemmArgs& g, cudaStream_t stream) {
   Prepared pr;
   const Check c = prepare(g, pr);
   if (c != Check::kWork) return c == Check::kEmpty ? 0 : kInvalid;  // empty: nothing to write
-  if (choose(g, pr) == GemmKernelChoice::kTensorCore)
+  DeviceLimits dev;
+  if (int e = current_device_limits(&dev)) return e;
+  if (choose(g, pr, dev.sm_count) == GemmKernelChoice::kTensorCore)
     return static_cast<int>(launch_gemm_tc(pr.p, g.batch, pr.a_f16, pr.b_f16, tc_width(pr.p.n), stream));
   return run_cuda_core(pr, g.batch, 0, 0, stream);
 }

@@ -65,8 +65,8 @@ def test_cuda_nhwc_f16_batch2(model_dir, tmp_path):
 
 
 # Float16 networks' pointwise convolutions on the tensor-core GEMM, forced for
-# every GEMM (by default it takes only grids of >= 132 blocks, which these
-# batch-1 networks do not reach): NCHW (x is GEMM's B, rows fastest) and NHWC
+# every GEMM (by default it takes only grids of at least a block per SM, which
+# these batch-1 networks do not reach): NCHW (x is GEMM's B, rows fastest) and NHWC
 # (x is A, k fastest), with the SE multiplier folded into the GEMM.
 @pytest.mark.skipif("cuda" not in BACKENDS, reason="cuda backend not checked in this build")
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])

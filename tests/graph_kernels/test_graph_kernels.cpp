@@ -502,20 +502,31 @@ TEST_F(GraphKernelGemm, Fuzz) {
 }
 
 // gemm() picks the tensor cores for a float16 output with a float16 operand
-// when their grid has at least 132 blocks, and runs them; float32 stays on
-// CUDA cores, and so does a float16 problem too small to fill the GPU.
+// when their grid has at least a block per SM of the device (132 on an H100 or
+// H200, 40 on the emulated T4 of graph_kernels_t4), and runs them; float32
+// stays on CUDA cores, and so does a float16 problem too small to fill the GPU.
 TEST_F(GraphKernelGemm, TensorCoreChoice) {
   if (std::getenv("XSEP_GEMM_KERNEL") != nullptr) GTEST_SKIP() << "XSEP_GEMM_KERNEL overrides the choice";
+  int device = 0, sms = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), cudaSuccess);
+  ASSERT_GT(sms, 1);
   const OutArray y(1, true);
   const DevArray x = random_array(4, true);
   GemmArgs g;
-  g.batch = 2, g.m = 256 * 66, g.n = 16, g.k = 8;  // NHWC pointwise: 2 x 66 blocks of 256 x 16
+  // NHWC pointwise with n = 16: the tensor-core blocks are 256 x 16 outputs,
+  // so batch x ceil(m / 256) blocks.
+  g.batch = 1, g.m = 256 * sms, g.n = 16, g.k = 8;  // a block per SM
   g.a = g.b = x.op();
   g.a_m = 8, g.a_k = 1, g.b_k = 1, g.b_n = 8;
   g.y = y.at(0), g.y_f16 = true, g.y_m = 16, g.y_n = 1;
   EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kTensorCore);
-  g.batch = 1;  // 66 blocks
+  g.m = 256 * (sms - 1) + 1;  // still sms blocks: the last one partial
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kTensorCore);
+  g.m = 256 * (sms - 1);  // one block short
   EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kCudaCore);
+  g.batch = 2, g.m = 256 * ((sms + 1) / 2);  // the batch counts: >= sms blocks
+  EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kTensorCore);
   g.batch = 2, g.y_f16 = false;
   EXPECT_EQ(gemm_kernel_choice(g), GemmKernelChoice::kCudaCore);
   EXPECT_EQ(gemm_tensor_core(g, 0, nullptr), kInvalidValue);  // float32 output
