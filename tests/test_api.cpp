@@ -1,9 +1,14 @@
 // The small API surface: version, status strings, the SPEC 3 padding schedule
 // (against hand-written tables), the per-thread last error, and that xsep.h
-// compiles with the CUDA runtime header included before or after it.
+// compiles with the CUDA runtime header included before or after it; the
+// reference running out of host memory is a status, not an exception.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,6 +119,63 @@ TEST(ApiLastError, IsNeverNull) {
   std::thread t([] { EXPECT_NE(xsep_last_error(), nullptr); });
   t.join();
   EXPECT_NE(xsep_last_error(), nullptr);
+}
+
+// Sanitizers reserve terabytes of address space and abort on a failed
+// allocation instead of throwing, so the test below needs a plain build (the
+// CUDA build runs it in CI).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define XSEP_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define XSEP_TEST_SANITIZED 1
+#endif
+#endif
+
+#if !defined(XSEP_TEST_SANITIZED)
+// The process's virtual size in bytes (VmSize), or 0 when unknown.
+size_t virtual_size() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  size_t kb = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "VmSize:", 7) == 0) kb = std::strtoull(line + 7, nullptr, 10);
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+// In the death-test child: x and y of 32 Mi float16 elements (64 MiB each),
+// then an address-space limit 128 MiB above what the process holds, so the
+// reference's float64 copy of x (256 MiB) cannot be allocated. Exit code 0:
+// OUT_OF_MEMORY, a message naming the function, y as poisoned; 1-3 otherwise.
+int reference_out_of_memory_child() {
+  const xsep_tensor_desc d{1, 1, 4096, 8192, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW};
+  const size_t count = size_t(d.h) * size_t(d.w);
+  std::vector<uint16_t> x(count, 0x3c00), y(count, 0xa5a5);  // x: 1.0, y: poison
+  const float w[4] = {0.5f, -0.25f, 0.75f, 1.0f};
+  const size_t vm = virtual_size();
+  if (vm == 0) return 3;
+  const rlimit limit{vm + (size_t{128} << 20), vm + (size_t{128} << 20)};
+  if (setrlimit(RLIMIT_AS, &limit) != 0) return 3;
+  const xsep_status s = xsep_ref_dwconv2x2(&d, x.data(), w, XSEP_PAD_TOP_LEFT, nullptr, y.data(), nullptr);
+  if (s != XSEP_STATUS_OUT_OF_MEMORY) return 1;
+  if (std::strstr(xsep_last_error(), "xsep_ref_dwconv2x2") == nullptr) return 1;
+  for (uint16_t v : y)
+    if (v != 0xa5a5) return 2;
+  return 0;
+}
+#endif
+
+TEST(ApiReferenceMemory, OutOfHostMemoryIsAStatusAndYUntouched) {
+#if defined(XSEP_TEST_SANITIZED)
+  GTEST_SKIP() << "needs a build without sanitizers (their allocators abort instead of throwing)";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(std::_Exit(reference_out_of_memory_child()), testing::ExitedWithCode(0), "")
+      << "exit 1: wrong status or message, 2: y was written, 3: could not set the limit";
+#endif
 }
 
 // Both translation units compiled, and a cudaStream_t from cuda_runtime.h is

@@ -210,6 +210,39 @@ TEST_P(BadInputEveryOp, PartiallyOverlappingXAndY) {
   expect(XSEP_STATUS_INVALID_ARGUMENT, "y overlaps x by one element");
 }
 
+// y must not overlap the weights or an epilogue's scale or bias either: the
+// kernels write y while other blocks still read them. Each array in turn
+// starts inside y, then (w) ends on y's first element.
+TEST_P(BadInputEveryOp, YOverlapsWeightsOrEpilogue) {
+  const float* inside_y = reinterpret_cast<const float*>(bytes() + kYOffset + 8);
+  struct Slot {
+    const float** slot;
+    std::string name;
+  };
+  const std::vector<Slot> slots =
+      is_xsep() ? std::vector<Slot>{{&params_.w2x2, "params->w2x2"},
+                                    {&params_.w1xk, "params->w1xk"},
+                                    {&params_.wkx1, "params->wkx1"},
+                                    {&params_.ep2x2.scale, "params->ep2x2.scale"},
+                                    {&params_.ep1xk.bias, "params->ep1xk.bias"},
+                                    {&params_.epkx1.scale, "params->epkx1.scale"},
+                                    {&params_.epkx1.bias, "params->epkx1.bias"}}
+                : std::vector<Slot>{{&w_, "w"}, {&ep_.scale, "ep.scale"}, {&ep_.bias, "ep.bias"}};
+  for (const Slot& s : slots) {
+    const float* kept = *s.slot;
+    *s.slot = inside_y;
+    expect(XSEP_STATUS_INVALID_ARGUMENT, s.name + " starts inside y");
+    *s.slot = kept;
+  }
+  // w: [C][taps] floats, C = 3; its last float on y's first.
+  const int64_t taps = op().op == XSEP_TEST_OP_2X2 ? 4 : op().op == XSEP_TEST_OP_KXK ? k_ * k_ : k_;
+  const int64_t w_floats = is_xsep() ? 3 * 4 : 3 * taps;  // xsepconv: w2x2
+  const float* last_on_y = reinterpret_cast<const float*>(bytes() + kYOffset) - (w_floats - 1);
+  const float** w_slot = is_xsep() ? &params_.w2x2 : &w_;
+  *w_slot = last_on_y;
+  expect(XSEP_STATUS_INVALID_ARGUMENT, "w's last element is y's first");
+}
+
 TEST_P(BadInputEveryOp, MisalignedXOrY) {
   for (const xsep_dtype dtype : {XSEP_DTYPE_F32, XSEP_DTYPE_F16}) {
     desc_.dtype = dtype;
@@ -289,6 +322,13 @@ TEST_P(BadInputControl, ReferenceAcceptsTheUnbrokenCall) {
                                      w_, k_, stride_, y_),
             XSEP_STATUS_SUCCESS)
       << xsep_last_error();
+  // Weights and an epilogue that end exactly where y begins do not overlap it.
+  const int64_t taps = op().op == XSEP_TEST_OP_2X2 ? 4 : op().op == XSEP_TEST_OP_KXK ? k_ * k_ : k_;
+  const float* y_begin = reinterpret_cast<const float*>(bytes() + kYOffset);
+  w_ = y_begin - (is_xsep() ? 3 * 4 : 3 * taps);
+  params_.w2x2 = w_;
+  ep_.bias = params_.epkx1.bias = y_begin - 3;
+  EXPECT_EQ(invoke(), XSEP_STATUS_SUCCESS) << "arrays adjacent to y: " << xsep_last_error();
   const int foreign = is_xsep() ? XSEP_TEST_FIELD_ACT_EP : XSEP_TEST_FIELD_ACT_EP2X2;
   EXPECT_EQ(xsep_test_call_with_enum(op().op, 1, foreign, 0, &desc_, x_, w_, k_, stride_, y_), -1);
 }

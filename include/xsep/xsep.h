@@ -3,8 +3,8 @@
  * Plain C11 / C++17, no CUDA header needed. In the CUDA build every tensor and
  * weight pointer is a device pointer and calls are asynchronous on `stream`;
  * in the emulated build (XSEP_DEVICE=emu) the same functions take host pointers
- * and run synchronously on host threads. See ../../SPEC in the README for the
- * exact semantics of every operator. */
+ * and run synchronously on host threads. The README (and the SPEC it follows)
+ * gives the exact semantics of every operator. */
 #ifndef XSEP_XSEP_H_
 #define XSEP_XSEP_H_
 
@@ -36,10 +36,13 @@ XSEP_API int xsep_version(void);
 /* Every call returns one of these. Numbered and append-only. */
 typedef enum xsep_status {
   XSEP_STATUS_SUCCESS = 0,
-  XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, aliasing */
-  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, huge tensor,
+  XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, y overlapping
+                                       an input (x, weights, scale, bias) */
+  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, more than
+                                       2^31-1 elements or a side longer than 2^30,
                                        no tile that fits the device's shared memory) */
-  XSEP_STATUS_OUT_OF_MEMORY = 3,
+  XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) or the
+                                       launch's resources ran out; y untouched */
   XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state */
   XSEP_STATUS_NO_DEVICE = 5         /* no usable GPU (CUDA build only) */
 } xsep_status;
@@ -127,7 +130,8 @@ XSEP_API xsep_status xsep_dwconvkx1(const xsep_tensor_desc* x_desc, const void* 
 XSEP_API xsep_status xsep_dwconvkxk(const xsep_tensor_desc* x_desc, const void* x, const float* w,
                                     int32_t k, int32_t stride, const xsep_epilogue* ep, void* y,
                                     cudaStream_t stream);
-/* The fused XSepConv block: one kernel, one read of x, one write of y. */
+/* The fused XSepConv block: one kernel, one write of y; the two intermediate
+ * tensors stay on chip (blocks re-read the halos of their tiles of x). */
 XSEP_API xsep_status xsep_xsepconv(const xsep_tensor_desc* x_desc, const void* x,
                                    const xsep_xsepconv_params* p, void* y, cudaStream_t stream);
 

@@ -37,7 +37,8 @@ xsep_status launched(const char* fn, int cuda_error) {
   // Reported here; clear the runtime's pending copy so the caller's next
   // cudaGetLastError() is not blamed on us (a sticky error stays anyway).
   (void)cudaGetLastError();
-  return fail(XSEP_STATUS_DEVICE_ERROR, fn, "kernel launch failed: %s", cudaGetErrorString(e));
+  return fail(e == cudaErrorMemoryAllocation ? XSEP_STATUS_OUT_OF_MEMORY : XSEP_STATUS_DEVICE_ERROR,
+              fn, "kernel launch failed: %s", cudaGetErrorString(e));
 }
 
 xsep_epilogue epilogue_or_identity(const xsep_epilogue* ep) {

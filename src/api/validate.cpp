@@ -150,6 +150,35 @@ xsep_status check_buffers(const char* fn, const void* x, const void* y, Problem*
   return XSEP_STATUS_SUCCESS;
 }
 
+// A float array the call reads ([count] floats at `a`, NULL: none) must not
+// overlap y: the kernels write y while other blocks still read the weights and
+// epilogue parameters, so an overlap is a race, not a well-defined in-place op.
+xsep_status check_not_in_y(const char* fn, const char* what, const float* a, int64_t count,
+                           const void* y, const Problem& p) {
+  if (a == nullptr) return XSEP_STATUS_SUCCESS;
+  const uintptr_t ab = reinterpret_cast<uintptr_t>(a);
+  const uintptr_t ae = ab + static_cast<uintptr_t>(count) * sizeof(float);
+  const uintptr_t yb = reinterpret_cast<uintptr_t>(y);
+  const uintptr_t ye = yb + static_cast<uintptr_t>(p.y_elems * p.elem_bytes);
+  if (ab < ye && yb < ae) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "%s [%p, +%" PRId64 " bytes) and y [%p, +%" PRId64
+                " bytes) overlap; y must not alias an input",
+                what, static_cast<const void*>(a), count * int64_t{sizeof(float)}, y,
+                p.y_elems * p.elem_bytes);
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
+// An epilogue's scale and bias ([C] each) against y.
+xsep_status check_epilogue_not_in_y(const char* fn, const char* what, const xsep_epilogue* ep,
+                                    const void* y, const Problem& p) {
+  if (ep == nullptr) return XSEP_STATUS_SUCCESS;
+  const std::string scale = std::string(what) + ".scale", bias = std::string(what) + ".bias";
+  if (xsep_status s = check_not_in_y(fn, scale.c_str(), ep->scale, p.c, y, p)) return s;
+  return check_not_in_y(fn, bias.c_str(), ep->bias, p.c, y, p);
+}
+
 }  // namespace
 
 xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_desc, const void* x,
@@ -175,6 +204,9 @@ xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_des
   p.ho = strides_h ? strided(p.h, p.stride) : p.h;
   p.wo = strides_w ? strided(p.w, p.stride) : p.w;
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
+  const int64_t taps = op == Op::k2x2 ? 4 : op == Op::kKxK ? int64_t{k} * k : k;  // w: [C][taps]
+  if (xsep_status s = check_not_in_y(fn, "w (weights)", w, p.c * taps, y, p)) return s;
+  if (xsep_status s = check_epilogue_not_in_y(fn, "ep", ep, y, p)) return s;
   *out = p;
   return XSEP_STATUS_SUCCESS;
 }
@@ -198,6 +230,12 @@ xsep_status validate_xsepconv(const char* fn, const xsep_tensor_desc* x_desc, co
   p.ho = strided(p.h, p.stride);
   p.wo = strided(p.w, p.stride);
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->w2x2", params->w2x2, p.c * 4, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->w1xk", params->w1xk, p.c * p.k, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->wkx1", params->wkx1, p.c * p.k, y, p)) return s;
+  if (xsep_status s = check_epilogue_not_in_y(fn, "params->ep2x2", &params->ep2x2, y, p)) return s;
+  if (xsep_status s = check_epilogue_not_in_y(fn, "params->ep1xk", &params->ep1xk, y, p)) return s;
+  if (xsep_status s = check_epilogue_not_in_y(fn, "params->epkx1", &params->epkx1, y, p)) return s;
   *out = p;
   return XSEP_STATUS_SUCCESS;
 }

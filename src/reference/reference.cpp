@@ -3,6 +3,10 @@
 // purpose; obviously right is the only goal.
 #include "xsep/reference.h"
 
+#include <cinttypes>
+#include <new>
+
+#include "../api/error.h"
 #include "../api/validate.h"
 #include "tensor_io.h"
 
@@ -88,6 +92,22 @@ Planes load_x(const Problem& p, const void* x) {
   return load(x, p.n, p.c, p.h, p.w, p.dtype, p.layout);
 }
 
+// Runs `compute` (which allocates float64 copies of the tensors, writing y only
+// at its end) and turns running out of host memory into a status: an exception
+// must not cross the C API, and y is untouched when the allocation fails.
+template <class Compute>
+xsep_status guarded(const char* fn, const xsep::detail::Problem& p, Compute compute) {
+  try {
+    compute();
+  } catch (const std::bad_alloc&) {
+    return xsep::detail::fail(XSEP_STATUS_OUT_OF_MEMORY, fn,
+                              "host memory for the reference's float64 copies of x (%" PRId64
+                              " elements) and its intermediates ran out; y was not written",
+                              p.x_elems);
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
 }  // namespace
 }  // namespace xsep::ref
 
@@ -103,10 +123,11 @@ xsep_status xsep_ref_dwconv2x2(const xsep_tensor_desc* x_desc, const void* x, co
   if (xsep_status s = xsep::detail::validate_dwconv("xsep_ref_dwconv2x2", Op::k2x2, x_desc, x, w,
                                                     0, 1, pad, ep, y, &p))
     return s;
-  Planes out = conv2x2(load_x(p, x), w, p.pad);
-  apply_epilogue(ep, &out);
-  store(out, p.dtype, p.layout, y);
-  return XSEP_STATUS_SUCCESS;
+  return guarded("xsep_ref_dwconv2x2", p, [&] {
+    Planes out = conv2x2(load_x(p, x), w, p.pad);
+    apply_epilogue(ep, &out);
+    store(out, p.dtype, p.layout, y);
+  });
 }
 
 xsep_status xsep_ref_dwconv1xk(const xsep_tensor_desc* x_desc, const void* x, const float* w,
@@ -116,10 +137,11 @@ xsep_status xsep_ref_dwconv1xk(const xsep_tensor_desc* x_desc, const void* x, co
   if (xsep_status s = xsep::detail::validate_dwconv("xsep_ref_dwconv1xk", Op::k1xK, x_desc, x, w,
                                                     k, stride, XSEP_PAD_TOP_LEFT, ep, y, &p))
     return s;
-  Planes out = conv1xk(load_x(p, x), w, p.k, p.stride, p.wo);
-  apply_epilogue(ep, &out);
-  store(out, p.dtype, p.layout, y);
-  return XSEP_STATUS_SUCCESS;
+  return guarded("xsep_ref_dwconv1xk", p, [&] {
+    Planes out = conv1xk(load_x(p, x), w, p.k, p.stride, p.wo);
+    apply_epilogue(ep, &out);
+    store(out, p.dtype, p.layout, y);
+  });
 }
 
 xsep_status xsep_ref_dwconvkx1(const xsep_tensor_desc* x_desc, const void* x, const float* w,
@@ -129,10 +151,11 @@ xsep_status xsep_ref_dwconvkx1(const xsep_tensor_desc* x_desc, const void* x, co
   if (xsep_status s = xsep::detail::validate_dwconv("xsep_ref_dwconvkx1", Op::kKx1, x_desc, x, w,
                                                     k, stride, XSEP_PAD_TOP_LEFT, ep, y, &p))
     return s;
-  Planes out = convkx1(load_x(p, x), w, p.k, p.stride, p.ho);
-  apply_epilogue(ep, &out);
-  store(out, p.dtype, p.layout, y);
-  return XSEP_STATUS_SUCCESS;
+  return guarded("xsep_ref_dwconvkx1", p, [&] {
+    Planes out = convkx1(load_x(p, x), w, p.k, p.stride, p.ho);
+    apply_epilogue(ep, &out);
+    store(out, p.dtype, p.layout, y);
+  });
 }
 
 xsep_status xsep_ref_dwconvkxk(const xsep_tensor_desc* x_desc, const void* x, const float* w,
@@ -142,10 +165,11 @@ xsep_status xsep_ref_dwconvkxk(const xsep_tensor_desc* x_desc, const void* x, co
   if (xsep_status s = xsep::detail::validate_dwconv("xsep_ref_dwconvkxk", Op::kKxK, x_desc, x, w,
                                                     k, stride, XSEP_PAD_TOP_LEFT, ep, y, &p))
     return s;
-  Planes out = convkxk(load_x(p, x), w, p.k, p.stride, p.ho, p.wo);
-  apply_epilogue(ep, &out);
-  store(out, p.dtype, p.layout, y);
-  return XSEP_STATUS_SUCCESS;
+  return guarded("xsep_ref_dwconvkxk", p, [&] {
+    Planes out = convkxk(load_x(p, x), w, p.k, p.stride, p.ho, p.wo);
+    apply_epilogue(ep, &out);
+    store(out, p.dtype, p.layout, y);
+  });
 }
 
 // SPEC 2.5: the three passes in double; each intermediate is a whole tensor, so
@@ -155,14 +179,15 @@ xsep_status xsep_ref_xsepconv(const xsep_tensor_desc* x_desc, const void* x,
   Problem p;
   if (xsep_status s = xsep::detail::validate_xsepconv("xsep_ref_xsepconv", x_desc, x, prm, y, &p))
     return s;
-  Planes t1 = conv2x2(load_x(p, x), prm->w2x2, p.pad);
-  apply_epilogue(&prm->ep2x2, &t1);
-  Planes t2 = conv1xk(t1, prm->w1xk, p.k, p.stride, p.wo);
-  apply_epilogue(&prm->ep1xk, &t2);
-  Planes out = convkx1(t2, prm->wkx1, p.k, p.stride, p.ho);
-  apply_epilogue(&prm->epkx1, &out);
-  store(out, p.dtype, p.layout, y);
-  return XSEP_STATUS_SUCCESS;
+  return guarded("xsep_ref_xsepconv", p, [&] {
+    Planes t1 = conv2x2(load_x(p, x), prm->w2x2, p.pad);
+    apply_epilogue(&prm->ep2x2, &t1);
+    Planes t2 = conv1xk(t1, prm->w1xk, p.k, p.stride, p.wo);
+    apply_epilogue(&prm->ep1xk, &t2);
+    Planes out = convkx1(t2, prm->wkx1, p.k, p.stride, p.ho);
+    apply_epilogue(&prm->epkx1, &out);
+    store(out, p.dtype, p.layout, y);
+  });
 }
 
 }  // extern "C"
