@@ -2,6 +2,8 @@
 // length, a Python-dict header ('descr', 'fortran_order', 'shape'), raw data.
 #include "npy.h"
 
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -14,6 +16,9 @@ NpyArray read_npy(const std::string& path) {
   char magic[8];
   if (!f.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     throw std::runtime_error("'" + path + "' is not a .npy file");
+  if (magic[6] < 1 || magic[6] > 3)
+    throw std::runtime_error("'" + path + "': .npy format version " + std::to_string(int(magic[6])) +
+                             " is not one of 1, 2, 3");
   uint32_t header_len = 0;
   if (magic[6] == 1) {
     uint16_t h;
@@ -22,6 +27,8 @@ NpyArray read_npy(const std::string& path) {
   } else {
     f.read(reinterpret_cast<char*>(&header_len), 4);
   }
+  if (header_len > (1u << 20))
+    throw std::runtime_error("'" + path + "': a header of " + std::to_string(header_len) + " bytes is not a .npy header");
   std::string header(header_len, '\0');
   if (!f.read(header.data(), header_len)) throw std::runtime_error("'" + path + "': truncated header");
   auto field = [&](const std::string& key) {
@@ -37,18 +44,34 @@ NpyArray read_npy(const std::string& path) {
   const std::string shape_text = field("shape");
   NpyArray a;
   const size_t open = shape_text.find('('), close = shape_text.find(')');
+  if (open == std::string::npos || close == std::string::npos || close < open)
+    throw std::runtime_error("'" + path + "': the header's shape is not a tuple");
   std::string dims = shape_text.substr(open + 1, close - open - 1);
   int64_t count = 1;
   for (size_t pos = 0; pos < dims.size();) {
     const size_t comma = dims.find(',', pos);
     const std::string tok = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    if (tok.find_first_of("0123456789") != std::string::npos) {
-      a.shape.push_back(std::stoll(tok));
-      count *= a.shape.back();
+    if (tok.find_first_not_of(" \t") != std::string::npos) {
+      char* end = nullptr;
+      const long long d = std::strtoll(tok.c_str(), &end, 10);
+      if (end == tok.c_str() || tok.find_first_not_of(" \t", size_t(end - tok.c_str())) != std::string::npos)
+        throw std::runtime_error("'" + path + "': shape entry '" + tok + "' is not an integer");
+      if (d < 0) throw std::runtime_error("'" + path + "': negative dimension " + std::to_string(d));
+      a.shape.push_back(d);
+      if (__builtin_mul_overflow(count, static_cast<int64_t>(d), &count) || count > INT32_MAX)
+        throw std::runtime_error("'" + path + "': the shape holds more than 2^31-1 elements");
     }
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
+  // The data must be there before anything is allocated for it.
+  const std::streampos data_start = f.tellg();
+  f.seekg(0, std::ios::end);
+  const int64_t available = static_cast<int64_t>(f.tellg() - data_start);
+  f.seekg(data_start);
+  if (available < count * (f32 ? 4 : 8))
+    throw std::runtime_error("'" + path + "': truncated data (" + std::to_string(count * (f32 ? 4 : 8)) +
+                             " bytes needed, " + std::to_string(available) + " present)");
   a.data.resize(static_cast<size_t>(count));
   if (f32) {
     if (!f.read(reinterpret_cast<char*>(a.data.data()), count * 4))

@@ -1,6 +1,7 @@
 // xsep-run: loads an ONNX model, runs it with the xsep graph runner and prints
-// the model after fusion, the output shape, the top-5 classes of the first item
-// and, with --iters, a latency table.
+// the model after fusion, the output shapes, the top-5 classes of the first
+// item of the first output and, with --iters, a latency table. Without --batch
+// or --input the batch is the model's (1 where it is symbolic).
 //
 //   xsep-run MODEL.onnx [--input X.npy] [--output Y.npy] [--batch N]
 //            [--backend cuda|reference] [--dtype f32|f16] [--layout nchw|nhwc] [--iters N]
@@ -112,6 +113,8 @@ int run(int argc, char** argv) {
   if (!a.input.empty()) {
     input = xsep_app::read_npy(a.input);
     if (!a.batch_given && !input.shape.empty()) a.options.batch = input.shape[0];
+  } else if (!a.batch_given) {
+    a.options.batch = 0;  // as the model declares it (a symbolic batch becomes 1)
   }
   xsep_graph* g = nullptr;
   check(xsep_graph_load(a.model.c_str(), &a.options, &g));
@@ -119,7 +122,8 @@ int run(int argc, char** argv) {
   if (xsep_graph_num_inputs(g) != 1 || xsep_graph_num_outputs(g) < 1)
     throw std::runtime_error("xsep-run drives models with one input (this one has " +
                              std::to_string(xsep_graph_num_inputs(g)) + ")");
-  const auto in_shape = shape_of(true, g, 0), out_shape = shape_of(false, g, 0);
+  const auto in_shape = shape_of(true, g, 0);
+  const int n_outputs = xsep_graph_num_outputs(g);
   if (a.input.empty()) {
     input.shape = in_shape;
     input.data.resize(static_cast<size_t>(numel(in_shape)));
@@ -130,10 +134,20 @@ int run(int argc, char** argv) {
     throw std::runtime_error("--input has shape " + shape_text(input.shape) + "; the model expects " +
                              shape_text(in_shape));
   }
-  std::vector<float> output(static_cast<size_t>(numel(out_shape)));
+  // Every output gets its buffer (the runner writes them all); the summary,
+  // the top-5 and --output are about the first.
+  std::vector<std::vector<int64_t>> out_shapes;
+  std::vector<std::vector<float>> out_data;
+  std::vector<float*> outs;
+  for (int i = 0; i < n_outputs; ++i) {
+    out_shapes.push_back(shape_of(false, g, i));
+    out_data.emplace_back(static_cast<size_t>(numel(out_shapes.back())));
+  }
+  for (auto& o : out_data) outs.push_back(o.data());
+  const auto& out_shape = out_shapes[0];
+  const std::vector<float>& output = out_data[0];
   const float* ins[] = {input.data.data()};
-  float* outs[] = {output.data()};
-  check(xsep_graph_run(g, ins, outs));
+  check(xsep_graph_run(g, ins, outs.data()));
 
   std::printf("model %s, backend %s, %s, %s\n", a.model.c_str(),
               a.options.backend == XSEP_BACKEND_CUDA ? "cuda" : "reference",
@@ -141,7 +155,9 @@ int run(int argc, char** argv) {
               a.options.layout == XSEP_LAYOUT_NCHW ? "NCHW" : "NHWC");
   std::printf("after fusion:\n%s", xsep_graph_summary(g));
   std::printf("input  %s%s\n", shape_text(in_shape).c_str(), a.input.empty() ? " (seeded random normal)" : "");
-  std::printf("output %s\n", shape_text(out_shape).c_str());
+  for (int i = 0; i < n_outputs; ++i)
+    std::printf("output %s%s\n", shape_text(out_shapes[i]).c_str(),
+                n_outputs == 1 ? "" : (" (output " + std::to_string(i) + (i == 0 ? ", shown below)" : ")")).c_str());
   const int64_t classes = out_shape.empty() ? 1 : numel(out_shape) / out_shape[0];
   std::vector<int64_t> idx(static_cast<size_t>(classes));
   std::iota(idx.begin(), idx.end(), 0);

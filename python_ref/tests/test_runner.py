@@ -5,12 +5,14 @@ tests/graph/CMakeLists.txt). XSEP_RUN_BACKENDS lists the backends to check
 (default "reference"; "cuda" runs the CUDA backend, which is the emulated device
 in an XSEP_DEVICE=emu build). Largest differences are printed for the record.
 """
+import subprocess
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from python_ref import build_models
-from python_ref.tests.runner_support import BACKENDS, needs_xsep_run, xsep_run
+from python_ref.tests.runner_support import BACKENDS, XSEP_RUN, needs_xsep_run, xsep_run
 MODELS = ["mbv3s", "mbv3s-xsep", "mbv3s-xsep-k7"]
 
 pytestmark = needs_xsep_run
@@ -101,3 +103,59 @@ def test_clip_default_bound_saturates_infinity(tmp_path, backend, after_conv):
     assert expected[0, 0, 0, 0] == np.finfo(np.float32).max  # onnxruntime's reading of the default
     got, _ = run_xsep(model, x, tmp_path, backend)
     assert np.array_equal(got, expected), f"{got.ravel()} vs {expected.ravel()}"
+
+
+def _save_model(tmp_path, name, nodes, inputs, outputs, inits=()):
+    import onnx
+    from onnx import helper
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+    return path
+
+
+# A model with two outputs: xsep-run gives the runner a buffer for each, shows
+# both shapes and writes the first with --output (it overflowed a one-pointer
+# array before). A fixed batch of 2 runs without --batch.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_outputs_and_fixed_batch(tmp_path, backend):
+    from onnx import TensorProto, helper, numpy_helper
+
+    x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 4]) for n in ("relu", "neg")]
+    nodes = [helper.make_node("Relu", ["x"], ["relu"]), helper.make_node("Mul", ["x", "m1"], ["neg"])]
+    path = _save_model(tmp_path, "two_outputs", nodes, [x_info], outs,
+                       [numpy_helper.from_array(np.array([-1.0], np.float32), "m1")])
+    x = np.random.default_rng(3).standard_normal((2, 4)).astype(np.float32)
+    got, stdout = run_xsep(path, x, tmp_path, backend)
+    assert np.array_equal(got, np.maximum(x, 0)), got
+    assert "output 2 x 4 (output 0, shown below)" in stdout and "output 2 x 4 (output 1)" in stdout, stdout
+    proc, _ = xsep_run(path, backend, tmp_path)  # no --input, no --batch: the declared batch 2
+    assert proc.returncode == 0, proc.stderr
+    assert "input  2 x 4" in proc.stdout, proc.stdout
+
+
+# .npy headers that lie: a huge, an overflowing and a negative shape, and a file
+# shorter than its shape. Each is one line on stderr and exit status 1, before
+# any allocation of the claimed size.
+@pytest.mark.parametrize("shape,reason", [
+    ("(100000, 100000, 100000)", "more than 2^31-1 elements"),
+    ("(4294967296, 4294967296, 4)", "more than 2^31-1 elements"),
+    ("(1, -4)", "negative dimension"),
+    ("(1, 1, 8, 8)", "truncated data"),
+    ("(1, x)", "not an integer"),
+])
+def test_bad_npy_header(tmp_path, shape, reason):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % shape
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    path = tmp_path / "bad.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() +
+                     np.zeros(4, np.float32).tobytes())
+    from onnx import TensorProto, helper
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1, 8, 8]) for n in ("x", "y")]
+    model = _save_model(tmp_path, "relu", [helper.make_node("Relu", ["x"], ["y"])], io[:1], io[1:])
+    proc = subprocess.run([XSEP_RUN, str(model), "--backend", "reference", "--input", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xsep-run: ") and reason in lines[0], proc.stderr

@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 
+#include "conv_geometry.h"
 #include "program.h"
 
 namespace xsep::graph {
@@ -86,22 +87,12 @@ struct Lowerer {
     const auto st = n.attr_ints("strides", {1, 1});
     const auto di = n.attr_ints("dilations", {1, 1});
     c.sh = st[0], c.sw = st[1], c.dh = di[0], c.dw = di[1];
+    // Padding as the loader checked it against the inferred output shape.
     const std::string ap = n.attr_s("auto_pad", "NOTSET");
-    if (ap == "NOTSET") {
-      const auto p = n.attr_ints("pads", {0, 0, 0, 0});
-      c.pt = p[0], c.pl = p[1], c.pb = p[2], c.pr = p[3];
-    } else if (ap == "VALID") {
-      c.pt = c.pl = c.pb = c.pr = 0;
-    } else {  // SAME_UPPER / SAME_LOWER: output = ceil(in / stride); the odd pad goes last / first
-      auto split = [&](int64_t in, int64_t s, int64_t k, int64_t d, int64_t* lo, int64_t* hi) {
-        const int64_t out = (in + s - 1) / s;
-        const int64_t total = std::max<int64_t>(0, (out - 1) * s + (k - 1) * d + 1 - in);
-        *lo = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
-        *hi = total - *lo;
-      };
-      split(c.h, c.sh, c.kh, c.dh, &c.pt, &c.pb);
-      split(c.w, c.sw, c.kw, c.dw, &c.pl, &c.pr);
-    }
+    const auto p = n.attr_ints("pads", {0, 0, 0, 0});
+    const ConvAxis ah = conv_axis(ap, c.h, c.kh, c.sh, c.dh, p[0], p[2]);
+    const ConvAxis aw = conv_axis(ap, c.w, c.kw, c.sw, c.dw, p[1], p[3]);
+    c.pt = ah.pad_begin, c.pb = ah.pad_end, c.pl = aw.pad_begin, c.pr = aw.pad_end;
     if (!c.weight->constant) unsupported(n.label() + ": convolution weights must be constant");
     if (c.bias && !c.bias->constant) unsupported(n.label() + ": convolution bias must be constant");
     return c;
@@ -871,6 +862,11 @@ struct Lowerer {
       for (int64_t d : v) p *= d;
       return p;
     };
+    // The GEMM reads row-major operands; a rank-4 value stored NHWC is not.
+    for (int v : {n.in[0], n.in[1]})
+      if (!val(v).constant && nhwc(v))
+        unsupported(n.label() + ": its input '" + val(v).name +
+                    "' is stored NHWC, which MatMul does not read; run this model with layout NCHW");
     const int64_t pa = prod(abatch), pb = prod(bbatch);
     if (pa != 1 && pb != 1 && abatch != bbatch)
       unsupported(n.label() + ": MatMul with batch broadcasting on both sides is not supported by the cuda backend");
@@ -895,6 +891,15 @@ struct Lowerer {
     for (int v : n.in)
       if (v >= 0 && !val(v).constant && val(v).dtype != DType::kFloat)
         unsupported(n.label() + ": non-float input on the cuda backend");
+    // Constants live on the host (weights, epilogues, the operands of the ops
+    // below); the activation memory holds only computed values, so a constant
+    // as the data input of any other op would be read from unwritten memory.
+    const bool takes_constant_data =
+        n.op == "Add" || n.op == "Mul" || n.op == "Concat" || n.op == "Gemm" || n.op == "MatMul";
+    if (!takes_constant_data && val(n.in[0]).constant)
+      unsupported(n.label() + ": its input '" + val(n.in[0]).name +
+                  "' is a constant; the cuda backend takes constants as weights and as operands of Add, Mul, "
+                  "Concat, Gemm and MatMul only (fold it into the model, or use the reference backend)");
     if (n.op == "Conv") {
       if (try_xsepconv(node) || try_dwconv(node) || try_pointwise(node)) return;
       return lower_conv(node);

@@ -19,7 +19,8 @@
 namespace xsep::graph {
 namespace {
 
-constexpr int64_t kMaxElements = INT32_MAX;  // per tensor, as for the operators
+constexpr int64_t kMaxElements = INT32_MAX;        // per tensor, as for the operators
+constexpr int64_t kMaxAttribute = int64_t{1} << 30;  // Conv strides, dilations, pads, kernel_shape
 
 std::vector<float> float_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
   std::vector<float> out;
@@ -198,9 +199,16 @@ Graph load_onnx(const std::string& path, int64_t batch) {
     invalid("'" + path + "' fails the ONNX checker: " + e.what());
   }
 
+  // The default domain may be imported as "" or as "ai.onnx"; both at
+  // different versions leave the operators' semantics ambiguous.
   Graph g;
-  for (const auto& op : model.opset_import())
-    if (op.domain().empty() || op.domain() == "ai.onnx") g.opset = op.version();
+  for (const auto& op : model.opset_import()) {
+    if (!op.domain().empty() && op.domain() != "ai.onnx") continue;
+    if (g.opset != 0 && g.opset != op.version())
+      invalid("'" + path + "' imports the default ONNX domain twice, at opsets " + std::to_string(g.opset) +
+              " and " + std::to_string(op.version()));
+    g.opset = op.version();
+  }
   onnx::GraphProto* gp = model.mutable_graph();
 
   std::set<std::string> initializer_names;
@@ -218,7 +226,15 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       invalid("graph input '" + in.name() + "' has a fixed batch of " +
               std::to_string(d0->dim_value()) + "; batch " + std::to_string(batch) + " cannot apply");
     if (!d0->has_dim_value()) d0->set_dim_value(batch > 0 ? batch : 1);
+    // Shape inference loops and multiplies over these sizes (ONNX 1.12's SAME
+    // padding subtracts the stride until the size is reached): bound them first.
+    std::vector<int64_t> dims;
+    for (const auto& d : shape->dim())
+      if (d.has_dim_value()) dims.push_back(d.dim_value());
+    checked_numel(dims, "graph input '" + in.name() + "'");
   }
+  for (const auto& t : gp->initializer())
+    checked_numel(std::vector<int64_t>(t.dims().begin(), t.dims().end()), "constant '" + t.name() + "'");
 
   // Operators we do not run are refused before shape inference, whose
   // functions for some of them crash on bad attributes (MaxPool strides 0).
@@ -244,10 +260,14 @@ Graph load_onnx(const std::string& path, int64_t batch) {
         continue;
       std::vector<int64_t> values(a.ints().begin(), a.ints().end());
       if (a.name() == "group") values = {a.i()};
-      for (int64_t v : values)
+      for (int64_t v : values) {
         if (v < lo)
           invalid(label + ": attribute " + a.name() + " has the value " + std::to_string(v) + "; it must be >= " +
                   std::to_string(lo));
+        if (v > kMaxAttribute)  // keeps inference's and the backends' arithmetic in range
+          unsupported(label + ": attribute " + a.name() + " has the value " + std::to_string(v) +
+                      "; at most 2^30 is supported");
+      }
     }
   }
 

@@ -1,7 +1,10 @@
 // What the runner supports, checked once at load time so that a model is
 // refused up front, with the node, operator and reason, rather than mid-run.
+#include <algorithm>
+#include <cstdint>
 #include <set>
 
+#include "conv_geometry.h"
 #include "ir.h"
 
 namespace xsep::graph {
@@ -68,6 +71,27 @@ void check_conv_attributes(const Graph& g, const Node& n, const std::string& whe
     invalid(where + ": kernel_shape " + list(kernel) + " does not match the weight shape " + list(w));
   if (n.in.size() > 2 && n.in[2] >= 0 && g.value(n.in[2]).shape != std::vector<int64_t>{w[0]})
     invalid(where + ": bias shape " + list(g.value(n.in[2]).shape) + "; expected [" + std::to_string(w[0]) + "]");
+  // ONNX: "pads ... cannot be used simultaneously with auto_pad". ONNX 1.12's
+  // shape inference would size the output from pads, the backends from auto_pad.
+  const std::string auto_pad = n.attr_s("auto_pad", "NOTSET");
+  if (auto_pad != "NOTSET" && n.has("pads"))
+    invalid(where + ": pads " + list(pads) + " and auto_pad " + auto_pad + " are both given; ONNX allows one of them");
+  // The output shape the backends compute must be the one inference gave (the
+  // shape the activation memory is sized for), and every padded index must fit
+  // the kernels' int arithmetic.
+  const auto& y = g.value(n.out[0]).shape;
+  for (int d = 0; d < 2; ++d) {
+    const char* axis = d == 0 ? "height" : "width";
+    const ConvAxis a = conv_axis(auto_pad, x[2 + d], w[2 + d], strides[d], dilations[d], pads[d], pads[d + 2]);
+    if (a.extent > INT32_MAX)
+      unsupported(where + ": the padded input " + axis + " is " + std::to_string(a.extent) + "; at most 2^31-1 is supported");
+    if (a.out < 1)
+      invalid(where + ": the dilated kernel " + axis + " " + std::to_string(a.kernel_extent) +
+              " is larger than the padded input " + axis + " " + std::to_string(a.extent));
+    if (y.size() != 4 || y[2 + d] != a.out)
+      invalid(where + ": output shape " + list(y) + " disagrees with the attributes, which give an output " + axis +
+              " of " + std::to_string(a.out));
+  }
 }
 
 void check_node(const Graph& g, const Node& n) {
@@ -97,6 +121,11 @@ void check_node(const Graph& g, const Node& n) {
     if (v.dtype != DType::kFloat)
       unsupported(where + ": input '" + v.name + "' is not float32; only float32 tensors are supported");
   }
+  // Outputs left unnamed (""): only optional ones may be, and Split's are not
+  // optional (an omitted part would leave the later parts' offsets unknown).
+  if (n.op == "Split" && std::find(n.out.begin(), n.out.end(), -1) != n.out.end())
+    unsupported(where + ": an output is omitted (empty name); every part of a Split must be named");
+  if (n.out.empty() || n.out[0] < 0) invalid(where + ": its first output is omitted (empty name)");
   for (int o : n.out)
     if (o >= 0 && g.value(o).dtype != DType::kFloat)
       unsupported(where + ": output '" + g.value(o).name + "' is not float32");
@@ -111,7 +140,8 @@ void check_node(const Graph& g, const Node& n) {
   }
   if (n.op == "BatchNormalization") {
     if (n.attr_i("training_mode", 0) != 0) unsupported(where + ": training_mode = 1 is not supported");
-    if (n.out.size() != 1) unsupported(where + ": only the inference form (one output) is supported");
+    if (std::count_if(n.out.begin(), n.out.end(), [](int o) { return o >= 0; }) != 1)
+      unsupported(where + ": only the inference form (one output) is supported");
     if (n.has("spatial") && n.attr_i("spatial", 1) != 1) unsupported(where + ": spatial = 0 is not supported");
   }
   if (n.op == "Dropout") {

@@ -119,6 +119,12 @@ void attr_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(v);
 }
+void attr_string(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
 
 // The positive control: x [1,3,8,8] -> Conv 3x3 pad 1 (4 filters, bias) -> Relu -> y [1,4,8,8].
 constexpr int64_t kN = 1, kC = 3, kH = 8, kW = 8, kCo = 4, kK = 3;
@@ -571,6 +577,150 @@ TEST_F(BadModel, FixedBatchOverride) {
   // The model fixes batch 1; asking for batch 2 cannot apply.
   expect_refused(write("fixed_batch.onnx", conv_relu_model()), XSEP_STATUS_INVALID_ARGUMENT, {"'x'", "batch"},
                  /*batch=*/2);
+}
+
+// ONNX forbids pads together with auto_pad; ONNX 1.12's shape inference then
+// sized the output from pads (2x2) while the backends padded SAME (4x4): the
+// cuda backend wrote past the output buffer.
+TEST_F(BadModel, ConvPadsWithAutoPad) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 16, 4, 4});
+  add_initializer(m, "w", {16, 1, 3, 3}, values(16 * 9, 4));
+  auto* c = add_node(m, "Conv", "dw_same_pads", {"x", "w"}, {"y"});
+  attr_int(c, "group", 16);
+  attr_string(c, "auto_pad", "SAME_UPPER");
+  attr_ints(c, "pads", {0, 0, 0, 0});
+  add_output_unshaped(m, "y", 4);
+  expect_refused(write("same_pads.onnx", m), XSEP_STATUS_INVALID_ARGUMENT, {"dw_same_pads", "pads", "auto_pad"});
+}
+
+// Conv attributes beyond 2^30 (they were narrowed to int, or overflowed the
+// reference's int64 arithmetic), and a padded extent beyond 2^31-1 whose
+// output (stride 2^30) is small.
+TEST_F(BadModel, ConvAttributesTooLarge) {
+  struct Case {
+    const char* name;
+    const char* attr;
+    std::vector<int64_t> value;
+    std::vector<int64_t> x;
+  };
+  const int64_t big = int64_t{1} << 30;
+  const Case cases[] = {{"conv_pads_2e32", "pads", {int64_t{1} << 32, 0, 0, 0}, {1, 3, 8, 8}},
+                        {"conv_pads_max", "pads", {0, INT64_MAX, 0, 0}, {1, 3, 8, 8}},
+                        {"conv_stride_2e32", "strides", {(int64_t{1} << 32) + 1, 1}, {1, 3, 8, 8}},
+                        {"conv_dilation_2e62", "dilations", {int64_t{1} << 62, 1}, {1, 3, 8, 8}}};
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    onnx::ModelProto m = new_model();
+    add_input(m, "x", k.x);
+    add_initializer(m, "w", {4, 3, 3, 3}, values(4 * 3 * 9, 3));
+    attr_ints(add_node(m, "Conv", k.name, {"x", "w"}, {"y"}), k.attr, k.value);
+    add_output_unshaped(m, "y", 4);
+    expect_refused(write(std::string(k.name) + ".onnx", m), XSEP_STATUS_UNSUPPORTED, {k.name, k.attr, "2\\^30"});
+  }
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 1, 1, big});
+  add_initializer(m, "w", {1, 1, 1, 1}, values(1, 3));
+  auto* c = add_node(m, "Conv", "conv_wide_pads", {"x", "w"}, {"y"});
+  attr_ints(c, "pads", {0, big, 0, big});
+  attr_ints(c, "strides", {1, big});
+  add_output_unshaped(m, "y", 4);
+  expect_refused(write("conv_wide_pads.onnx", m), XSEP_STATUS_UNSUPPORTED, {"conv_wide_pads", "padded input width"});
+}
+
+// Graph input sizes are bounded before shape inference, whose SAME padding
+// (ONNX 1.12) counted 2^61 stride steps on this input.
+TEST_F(BadModel, HugeInputBeforeShapeInference) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x_tall", {1, 1, int64_t{1} << 62, 1});
+  add_initializer(m, "w", {1, 1, 3, 1}, values(3, 5));
+  auto* c = add_node(m, "Conv", "conv_same", {"x_tall", "w"}, {"y"});
+  attr_string(c, "auto_pad", "SAME_UPPER");
+  attr_ints(c, "strides", {2, 1});
+  add_output_unshaped(m, "y", 4);
+  expect_refused(write("same_tall.onnx", m), XSEP_STATUS_UNSUPPORTED, {"'x_tall'", "element"});
+}
+
+// The default domain imported as "" and as "ai.onnx" at different opsets: which
+// Clip (attributes or inputs) applies is ambiguous.
+TEST_F(BadModel, DefaultDomainImportedTwice) {
+  onnx::ModelProto m = conv_relu_model();
+  auto* op = m.add_opset_import();
+  op->set_domain("ai.onnx");
+  op->set_version(6);
+  expect_refused(write("two_opsets.onnx", m), XSEP_STATUS_INVALID_ARGUMENT, {"opset", "13", "6"});
+}
+
+// A Split part left unnamed: the later parts' offsets depended on its size,
+// which the cuda backend skipped (and the reference backend crashed on).
+TEST_F(BadModel, SplitOutputOmitted) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 12});
+  auto* s = add_node(m, "Split", "split_gap", {"x"}, {"", "b", "c"});
+  attr_int(s, "axis", 1);
+  add_output_unshaped(m, "b", 2);
+  expect_refused(write("split_omitted.onnx", m), XSEP_STATUS_UNSUPPORTED, {"split_gap", "omitted"});
+}
+
+// A constant as the data input of an op that reads activation memory: the
+// reference backend computes x + Relu(c) (and x + Identity(c)); the cuda
+// backend refuses it, where it used to read memory nothing had written.
+TEST_F(BadModel, ConstantAsDataInput) {
+  const std::vector<float> c = {1.5f, -2.f, 0.25f, 3.f};
+  for (const char* op : {"Relu", "Identity"}) {
+    SCOPED_TRACE(op);
+    onnx::ModelProto m = new_model();
+    add_input(m, "x", {1, 4});
+    add_initializer(m, "c", {1, 4}, c);
+    add_node(m, op, "on_constant", {"c"}, {"t"});
+    add_node(m, "Add", "add", {"x", "t"}, {"y"});
+    add_output(m, "y", {1, 4});
+    const std::string path = write(std::string(op) + "_constant.onnx", m);
+
+    xsep_graph_options o = options(XSEP_BACKEND_CUDA);
+    xsep_graph* g = nullptr;
+    EXPECT_EQ(xsep_graph_load(path.c_str(), &o, &g), XSEP_STATUS_UNSUPPORTED);
+    EXPECT_EQ(g, nullptr);
+    EXPECT_NE(std::string(xsep_last_error()).find("'c' is a constant"), std::string::npos) << xsep_last_error();
+    xsep_graph_destroy(g);
+
+    o = options(XSEP_BACKEND_REFERENCE);
+    ASSERT_EQ(xsep_graph_load(path.c_str(), &o, &g), XSEP_STATUS_SUCCESS) << xsep_last_error();
+    const std::vector<float> x = values(4, 6);
+    std::vector<float> y(4, -999.f);
+    const float* ins[] = {x.data()};
+    float* outs[] = {y.data()};
+    EXPECT_EQ(xsep_graph_run(g, ins, outs), XSEP_STATUS_SUCCESS) << xsep_last_error();
+    for (int i = 0; i < 4; ++i) {
+      const float t = std::string(op) == "Relu" ? std::max(c[i], 0.f) : c[i];
+      EXPECT_FLOAT_EQ(y[i], x[i] + t) << i;
+    }
+    xsep_graph_destroy(g);
+  }
+}
+
+// MatMul reads row-major operands; on the cuda backend in NHWC a conv output
+// is stored NHWC: refused there (it computed on permuted data), run in NCHW.
+TEST_F(BadModel, MatMulOnNhwcValue) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 2, 3, 4});
+  add_initializer(m, "w", {2, 2, 1, 1}, values(4, 7));
+  add_initializer(m, "b", {4, 3}, values(12, 8));
+  add_node(m, "Conv", "pointwise", {"x", "w"}, {"t"});
+  add_node(m, "MatMul", "matmul", {"t", "b"}, {"y"});
+  add_output(m, "y", {1, 2, 3, 3});
+  const std::string path = write("matmul_nhwc.onnx", m);
+  xsep_graph_options o = options(XSEP_BACKEND_CUDA);
+  o.layout = XSEP_LAYOUT_NHWC;
+  xsep_graph* g = nullptr;
+  EXPECT_EQ(xsep_graph_load(path.c_str(), &o, &g), XSEP_STATUS_UNSUPPORTED);
+  EXPECT_NE(std::string(xsep_last_error()).find("NHWC"), std::string::npos) << xsep_last_error();
+  xsep_graph_destroy(g);
+  g = nullptr;
+  o.layout = XSEP_LAYOUT_NCHW;  // lowered before the device is needed: NO_DEVICE on a CUDA build without GPU
+  const xsep_status s = xsep_graph_load(path.c_str(), &o, &g);
+  EXPECT_TRUE(s == XSEP_STATUS_SUCCESS || s == XSEP_STATUS_NO_DEVICE) << status_name(s) << ": " << xsep_last_error();
+  xsep_graph_destroy(g);
 }
 
 // ---- Well-formed, but not provided --------------------------------------------------------
