@@ -40,7 +40,7 @@ XSEP_API void xsep_graph_destroy(xsep_graph* graph);
 
 XSEP_API int32_t xsep_graph_num_inputs(const xsep_graph* graph);
 XSEP_API int32_t xsep_graph_num_outputs(const xsep_graph* graph);
-/* rank (<= 8) and dims of input / output `index`, in ONNX order (NCHW). */
+/* rank (<= 8: load refuses more) and dims of input / output `index`, in ONNX order (NCHW). */
 XSEP_API xsep_status xsep_graph_input_shape(const xsep_graph* graph, int32_t index, int32_t* rank,
                                             int64_t dims[8]);
 XSEP_API xsep_status xsep_graph_output_shape(const xsep_graph* graph, int32_t index, int32_t* rank,

@@ -372,6 +372,12 @@ Graph load_onnx(const std::string& path, int64_t batch) {
     if (it == ids.end()) invalid("graph output '" + out.name() + "' is never produced");
     g.outputs.push_back(it->second);
   }
+  // xsep_graph_input_shape / _output_shape report at most 8 dims (graph.h).
+  for (const auto* list : {&g.inputs, &g.outputs})
+    for (int v : *list)
+      if (g.value(v).shape.size() > 8)
+        unsupported("graph " + std::string(list == &g.inputs ? "input" : "output") + " '" + g.value(v).name +
+                    "' has rank " + std::to_string(g.value(v).shape.size()) + "; at most 8 is supported");
   check_supported(g);
   return g;
 }

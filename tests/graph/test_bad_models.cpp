@@ -725,6 +725,16 @@ TEST_F(BadModel, MatMulOnNhwcValue) {
 
 // ---- Well-formed, but not provided --------------------------------------------------------
 
+// The shape queries report at most 8 dims, so a rank-9 graph input or output
+// is refused at load (it used to load, then fail the query).
+TEST_F(BadModel, RankAboveEight) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x9", {1, 1, 1, 1, 1, 1, 1, 2, 2});
+  add_node(m, "Relu", "relu", {"x9"}, {"y"});
+  add_output(m, "y", {1, 1, 1, 1, 1, 1, 1, 2, 2});
+  expect_refused(write("rank9.onnx", m), XSEP_STATUS_UNSUPPORTED, {"'x9'", "rank 9"});
+}
+
 TEST_F(BadModel, UnsupportedOperator) {
   onnx::ModelProto m = new_model();
   add_input(m, "x", {1, 10});
