@@ -1,5 +1,6 @@
 // Strided broadcasting elementwise ops (graph_kernels.h: elementwise): binary
-// Add / Mul, activations (Copy + act), layout conversion, Concat / Split slices.
+// Add / Mul, MulAdd, activations (Copy + act), layout conversion, Concat /
+// Split slices.
 //
 // The host first simplifies the index space: dims of extent 1 are dropped and
 // neighbouring dims that every operand walks contiguously (stride[d] ==
@@ -23,10 +24,11 @@ struct EltParams {
   int64_t as[kMaxRank], bs[kMaxRank], ys[kMaxRank];
   const void* a;
   const void* b;
+  const void* c;  // kMulAdd: read at b's offsets
   void* y;
   int total;
   int op;  // EltOp
-  bool a_f16, b_f16, y_f16;
+  bool a_f16, b_f16, c_f16, y_f16;
   Act act;
 };
 
@@ -51,6 +53,8 @@ __global__ void __launch_bounds__(kThreads) elementwise_kernel(const EltParams p
       v += load_act(p.b, ob, p.b_f16);
     else if (p.op == static_cast<int>(EltOp::kMul))
       v *= load_act(p.b, ob, p.b_f16);
+    else if (p.op == static_cast<int>(EltOp::kMulAdd))
+      v = fmaf(v, load_act(p.b, ob, p.b_f16), load_act(p.c, ob, p.c_f16));
     store_act(p.y, oy, p.y_f16, apply_act(p.act, v));
   }
 }
@@ -60,8 +64,9 @@ __global__ void __launch_bounds__(kThreads) elementwise_kernel(const EltParams p
 XSEP_GRAPH_EXPORT int elementwise(const EltArgs& e, cudaStream_t stream) {
   if (e.rank < 0 || e.rank > kMaxRank) return kInvalid;
   const int op = static_cast<int>(e.op);
-  if (op < 0 || op > 2) return kInvalid;
+  if (op < 0 || op > 3) return kInvalid;
   const bool binary = e.op != EltOp::kCopy;
+  const bool with_c = e.op == EltOp::kMulAdd;
   int64_t total = 1;
   for (int d = 0; d < e.rank; ++d) {
     if (e.dims[d] < 0) return kInvalid;
@@ -69,7 +74,8 @@ XSEP_GRAPH_EXPORT int elementwise(const EltArgs& e, cudaStream_t stream) {
     if (total > kMaxElements) return kInvalid;
   }
   if (total == 0) return 0;
-  if (e.a.data == nullptr || e.y == nullptr || (binary && e.b.data == nullptr)) return kInvalid;
+  if (e.a.data == nullptr || e.y == nullptr || (binary && e.b.data == nullptr) || (with_c && e.c.data == nullptr))
+    return kInvalid;
 
   // Simplify, outermost to innermost: drop extent-1 dims, merge a dim into the
   // previous kept one when every operand's strides chain.
@@ -107,6 +113,8 @@ XSEP_GRAPH_EXPORT int elementwise(const EltArgs& e, cudaStream_t stream) {
   }
   p.a = e.a.data;
   p.b = binary ? e.b.data : nullptr;
+  p.c = with_c ? e.c.data : nullptr;
+  p.c_f16 = with_c && e.c.f16;
   p.y = e.y;
   p.total = static_cast<int>(total);
   p.op = op;

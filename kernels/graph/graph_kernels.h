@@ -89,10 +89,12 @@ int conv2d(const ConvArgs& args, cudaStream_t stream);
 
 // Elementwise over an index space of `rank` <= 6 dims (out_dims), with strides
 // per operand (0 = broadcast):
-//   y[i] = act( op(a[i], b[i]) ),  op: kCopy (a), kAdd (a + b), kMul (a * b).
+//   y[i] = act( op(a[i], b[i]) ),  op: kCopy (a), kAdd (a + b), kMul (a * b),
+//   kMulAdd (a * b + c, one rounding; c is read with b's strides: a standalone
+//   BatchNormalization's per-channel scale and bias in one pass).
 // Copy with different strides converts layouts and implements Concat / Split
 // (pointer offsets select the slice).
-enum class EltOp : int { kCopy = 0, kAdd = 1, kMul = 2 };
+enum class EltOp : int { kCopy = 0, kAdd = 1, kMul = 2, kMulAdd = 3 };
 struct EltArgs {
   int rank = 0;
   int64_t dims[6] = {};
@@ -101,6 +103,7 @@ struct EltArgs {
   int64_t a_stride[6] = {};
   Operand b;  // unused for kCopy
   int64_t b_stride[6] = {};
+  Operand c;  // kMulAdd only, at b's offsets
   Act act;
   void* y = nullptr;
   bool y_f16 = false;

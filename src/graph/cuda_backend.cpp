@@ -35,11 +35,11 @@ void check_launch(int e, const std::string& step) {
 
 // A step's host constants in upload order; ConstSlot indexes the device
 // pointers kept per step in the same order.
-enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb };
-std::array<const std::vector<float>*, 19> step_constants(const Step& s) {
+enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb, kEc };
+std::array<const std::vector<float>*, 20> step_constants(const Step& s) {
   return {&s.w,         &s.w1,     &s.w2,         &s.ep.scale,    &s.ep.bias,     &s.ep1.scale,   &s.ep1.bias,
           &s.ep2.scale, &s.ep2.bias, &s.bias,     &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
-          &s.se_b1,     &s.se_w2,  &s.se_b2,      &s.elt_a_const, &s.elt_b_const};
+          &s.se_b1,     &s.se_w2,  &s.se_b2,      &s.elt_a_const, &s.elt_b_const, &s.elt_c_const};
 }
 
 }  // namespace
@@ -208,6 +208,7 @@ struct CudaBackend::Impl {
         gk::EltArgs a = s.elt;
         a.a = operand(c, s.elt_a, kEa, s.elt_a_offset);
         a.b = operand(c, s.elt_b, kEb, 0);
+        a.c = operand(c, -1, kEc, 0);  // null unless kMulAdd
         a.y = static_cast<unsigned char*>(ptr(s.output)) + s.elt_y_offset * esz;
         a.y_f16 = f16();
         return check_launch(gk::elementwise(a, stream), s.label);

@@ -533,10 +533,14 @@ struct Lowerer {
     try_se(pooled);
   }
 
+  // A 1x1 conv on a 1x1 input that is a fully-connected layer: no padding, so
+  // its output is 1x1 too (a padded one is a valid ONNX conv with a bigger
+  // output, which se_fc would fill only in part).
   bool is_fc_conv(int node, int64_t in_c) const {
     if (!is_conv(node)) return false;
     const ConvInfo c = conv_info(g.nodes[node]);
-    return c.kh == 1 && c.kw == 1 && c.group == 1 && c.h == 1 && c.w == 1 && c.ci == in_c;
+    return c.kh == 1 && c.kw == 1 && c.group == 1 && c.h == 1 && c.w == 1 && c.ci == in_c && c.pt == 0 &&
+           c.pl == 0 && c.pb == 0 && c.pr == 0 && c.ho == 1 && c.wo == 1;
   }
 
   void try_se(int pooled) {
@@ -705,8 +709,10 @@ struct Lowerer {
             strides(n.in[0]), {}, strides(n.out[0]));
   }
 
-  // Standalone BatchNormalization: y = x * scale[c] + bias[c] as Mul then Add
-  // of [C] constants broadcast over the other dims.
+  // Standalone BatchNormalization: y = x * scale[c] + bias[c] in one MulAdd
+  // pass of [C] constants broadcast over the other dims (two passes would round
+  // x * scale to the activation dtype first: in float16 that error is relative
+  // to x * scale, which a cancelling bias can make far larger than y).
   void lower_batchnorm(int node) {
     const Node& n = g.nodes[node];
     done[node] = true;
@@ -726,11 +732,9 @@ struct Lowerer {
     if (dims.size() != 4) prog.storage[e.out].nhwc = false;
     std::vector<int64_t> per_c(dims.size(), 0);
     per_c[1] = 1;
-    // In place on the output buffer: first y = x * scale, then y = y + bias.
-    add_elt(n.name + ": BatchNormalization (scale)", EltOp::kMul, n.in[0], nullptr, -1, &scale, Act{}, e.out,
-            dims, strides(n.in[0]), per_c, strides(e.out));
-    add_elt(n.name + ": BatchNormalization (bias)" + e.text, EltOp::kAdd, e.out, nullptr, -1, &bias, e.act,
-            e.out, dims, strides(e.out), per_c, strides(e.out));
+    Step& s = add_elt(n.name + ": BatchNormalization" + e.text, EltOp::kMulAdd, n.in[0], nullptr, -1, &scale,
+                      e.act, e.out, dims, strides(n.in[0]), per_c, strides(e.out));
+    s.elt_c_const = std::move(bias);
   }
 
   // Identity, Dropout, Reshape, Flatten: a view of the input when it is stored
@@ -824,7 +828,8 @@ struct Lowerer {
     else s.gemm_a = n.in[0], ins.push_back(n.in[0]);
     if (val(n.in[1]).constant) s.gemm_b_const = val(n.in[1]).f;
     else s.gemm_b = n.in[1], ins.push_back(n.in[1]);
-    if (n.in.size() > 2 && n.in[2] >= 0) {
+    // beta = 0 drops C, NaN and infinity included (ONNX's reference, BLAS).
+    if (n.in.size() > 2 && n.in[2] >= 0 && a.beta != 0.f) {
       const int c = n.in[2];
       const auto& cs = shape(c);
       std::vector<int64_t> c2 = cs;

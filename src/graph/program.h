@@ -61,7 +61,7 @@ struct Step {
   std::vector<float> se_w1, se_b1, se_w2, se_b2;
   kernels::graph::EltArgs elt;
   int elt_a = -1, elt_b = -1;           // value ids (-1: constant)
-  std::vector<float> elt_a_const, elt_b_const;
+  std::vector<float> elt_a_const, elt_b_const, elt_c_const;  // c: kMulAdd's addend (always constant)
   int64_t elt_a_offset = 0, elt_b_offset = 0, elt_y_offset = 0;  // element offsets (slices)
 };
 

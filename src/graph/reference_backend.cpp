@@ -291,7 +291,8 @@ void gemm(Run& r) {
   Shape cst;
   if (r.has(2)) {
     if (broadcast(r, r.shape(2), ys) != ys) r.bad("C " + str(r.shape(2)) + " does not broadcast to " + str(ys));
-    c = &r.x(2), cst = bstrides(r.shape(2), ys);
+    // beta = 0 drops C, NaN and infinity included (ONNX's reference, BLAS).
+    if (beta != 0) c = &r.x(2), cst = bstrides(r.shape(2), ys);
   }
   const Floats &a = r.x(0), &b = r.x(1);
   Floats y(static_cast<size_t>(M * N));

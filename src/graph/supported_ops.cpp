@@ -152,6 +152,11 @@ void check_node(const Graph& g, const Node& n) {
       if (!t.i.empty() && t.i[0] != 0) unsupported(where + ": training_mode = true is not supported");
     }
   }
+  // Negative axes count from the end from opset 11 on; before, they are
+  // invalid (the reference backend refused them only when run).
+  if ((n.op == "Concat" || n.op == "Split" || n.op == "Flatten") && g.opset < 11 && n.attr_i("axis", 0) < 0)
+    invalid(where + ": axis " + std::to_string(n.attr_i("axis", 0)) + " is negative, which ONNX allows from opset 11; "
+            "this model imports opset " + std::to_string(g.opset));
   if (n.op == "GlobalAveragePool" && g.value(n.in[0]).shape.size() < 3)
     invalid(where + ": needs a tensor of rank >= 3");
   // Shape contracts ONNX 1.12's shape inference does not enforce; a backend

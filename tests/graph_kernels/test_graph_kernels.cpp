@@ -671,8 +671,9 @@ void run_elt(const EltCase& c, bool a_f16, bool b_f16, bool y_f16) {
   const int rank = int(c.dims.size());
   const bool binary = c.op != EltOp::kCopy;
   const DevArray a = random_array(size_t(count_of(c.a_shape)), a_f16);
-  DevArray b;
+  DevArray b, addend;
   if (binary) b = random_array(size_t(count_of(c.b_shape)), b_f16);
+  if (c.op == EltOp::kMulAdd) addend = random_array(size_t(count_of(c.b_shape)), b_f16);  // b's shape
   const auto as = strides_of(c.a_shape, c.a_order);
   const auto bs = binary ? strides_of(c.b_shape, {}) : std::vector<int64_t>(rank, 0);
   const auto ys = strides_of(c.dims, c.y_order);
@@ -690,6 +691,7 @@ void run_elt(const EltCase& c, bool a_f16, bool b_f16, bool y_f16) {
   e.op = c.op;
   e.a = a.op();
   if (binary) e.b = b.op();
+  if (c.op == EltOp::kMulAdd) e.c = addend.op();
   e.act = make_act(c.act);
   e.y = y.at(0);
   e.y_f16 = y_f16;
@@ -707,6 +709,7 @@ void run_elt(const EltCase& c, bool a_f16, bool b_f16, bool y_f16) {
     double v = a.v[size_t(oa)];
     if (c.op == EltOp::kAdd) v += b.v[size_t(ob)];
     if (c.op == EltOp::kMul) v *= b.v[size_t(ob)];
+    if (c.op == EltOp::kMulAdd) v = v * b.v[size_t(ob)] + addend.v[size_t(ob)];
     ex.set(oy, ref_act(e.act, v));
   }
   EXPECT_TRUE(matches(y, ex));
@@ -721,6 +724,9 @@ TEST_F(GraphKernelElementwise, BroadcastRanks1To6) {
       {{2, 4, 5, 6}, EltOp::kMul, {2, 4, 5, 6}, {2, 1, 1, 6}, {}, {}, 5},     // SE scale (NHWC)
       {{2, 3, 2, 3, 4}, EltOp::kMul, {2, 1, 2, 3, 1}, {1, 3, 2, 1, 4}, {}, {}, 2},  // both broadcast
       {{2, 1, 3, 2, 2, 3}, EltOp::kAdd, {2, 1, 3, 2, 2, 3}, {1, 1, 3, 1, 2, 1}, {}, {}, 3},
+      {{2, 6, 4, 5}, EltOp::kMulAdd, {2, 6, 4, 5}, {1, 6, 1, 1}, {}, {}, 2},  // BatchNorm (NCHW)
+      {{2, 4, 5, 6}, EltOp::kMulAdd, {2, 4, 5, 6}, {1, 1, 1, 6}, {}, {}, 0},  // BatchNorm (NHWC)
+      {{3, 7}, EltOp::kMulAdd, {3, 7}, {3, 1}, {}, {}, 4},                    // rank 2, per row
       {{3, 7}, EltOp::kCopy, {3, 7}, {}, {}, {}, 4},                          // activation only
       {{2, 5}, EltOp::kCopy, {1, 5}, {}, {}, {}, 0},                          // expand
   };
