@@ -39,18 +39,21 @@ constexpr int kThreads = 256;
 // belongs to the kernel function (process-wide, per device), so it is only ever
 // raised, under a lock: lowering it for a smaller tile would break a concurrent
 // launch, or a captured CUDA graph's replay, that needs the larger one.
-inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes) {
+// `again`: set it even where it was granted before (a new context after
+// cudaDeviceReset starts from 48 KB again), to no less than before.
+inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes, bool again = false) {
   static std::mutex mutex;
   static std::map<std::pair<int, const void*>, size_t> granted;
   int device = 0;
   if (cudaError_t e = cudaGetDevice(&device)) return e;
   std::lock_guard<std::mutex> lock(mutex);
   size_t& have = granted[{device, kernel}];
-  if (bytes <= have) return cudaSuccess;
+  if (bytes <= have && !again) return cudaSuccess;
+  const size_t want = bytes > have ? bytes : have;
   if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(bytes)))
+                                           static_cast<int>(want)))
     return e;
-  have = bytes;
+  have = want;
   return cudaSuccess;
 }
 #endif
@@ -68,8 +71,17 @@ cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t 
   }
   Params copy = params;
   void* args[] = {&copy};
-  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes,
-                          stream);
+  cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes,
+                                   stream);
+  // The opt-in belongs to the CUDA context, the record of it to the process:
+  // after a cudaDeviceReset the launch is refused (invalid argument) although
+  // the record says granted. Set it again and relaunch, once.
+  if (e == cudaErrorInvalidValue && smem_bytes > 48 * 1024) {
+    (void)cudaGetLastError();
+    if (cudaError_t r = raise_smem_limit(reinterpret_cast<const void*>(kernel), smem_bytes, true)) return r;
+    e = cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes, stream);
+  }
+  return e;
 #endif
 }
 

@@ -177,6 +177,19 @@ TEST_P(BadInputEveryOp, MoreThanInt32MaxElementsUnsupported) {
   expect_shape(kBig, kBig, 1, 1, XSEP_STATUS_UNSUPPORTED);    // 2^40
 }
 
+// C above 2^30 (the launchers round it up to a multiple of the channel tile in
+// int), and a weight array [C][taps] above 2^31-1 floats (the kernels index it
+// in int). Neither x nor y is dereferenced: they point at distant dummy
+// addresses so that their 2-8 GiB extents do not overlap.
+TEST_P(BadInputEveryOp, ChannelsOrWeightArrayTooLargeUnsupported) {
+  x_ = reinterpret_cast<const void*>(uintptr_t{1} << 36);
+  y_ = reinterpret_cast<void*>(uintptr_t{1} << 40);
+  desc_.layout = XSEP_LAYOUT_NHWC;
+  expect_shape(1, (int64_t{1} << 30) + 1, 1, 1, XSEP_STATUS_UNSUPPORTED);
+  const int64_t taps = op().op == XSEP_TEST_OP_KXK ? k_ * k_ : op().op == XSEP_TEST_OP_1XK || op().op == XSEP_TEST_OP_KX1 ? k_ : 4;
+  expect_shape(1, INT32_MAX / taps + 1, 1, 1, XSEP_STATUS_UNSUPPORTED);
+}
+
 TEST_P(BadInputEveryOp, OutOfRangeDtype) {
   for (int v : {2, 7, -1, INT32_MIN}) expect_enum(XSEP_TEST_FIELD_DTYPE, v, "dtype");
 }

@@ -350,6 +350,22 @@ void run_case(const Case& c) {
 
 TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
 
+#if !defined(XSEP_TESTS_EMU)
+// GPU only: a block's opt-in to more than 48 KB of shared memory belongs to the
+// CUDA context, and cudaDeviceReset makes a new one. The library's record of
+// the opt-ins outlives it; the launch must set it again rather than fail.
+// NHWC float32 K = 31 on 2 x 24 x 36 x 34 runs the stream kernel with a tile
+// over 48 KB (95 KB on an H100, by bench/tile_counts.py, tested against the
+// launch log).
+TEST(KernelDeviceReset, TilesAbove48KBRunAfterReset) {
+  if (!xsep_test::have_device()) GTEST_SKIP() << "no CUDA device";
+  const Case c{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 31, 1, XSEP_PAD_SYMMETRIC, 11, 5, 0};
+  run_case(c);
+  ASSERT_EQ(cudaDeviceReset(), cudaSuccess);
+  run_case(c);
+}
+#endif
+
 INSTANTIATE_TEST_SUITE_P(Kernel, KernelTest, ::testing::ValuesIn(full_matrix()), case_name);
 INSTANTIATE_TEST_SUITE_P(KernelRace, KernelTest, ::testing::ValuesIn(race_subset()), case_name);
 INSTANTIATE_TEST_SUITE_P(KernelRaceWide, KernelTest, ::testing::ValuesIn(race_wide()), case_name);

@@ -39,7 +39,7 @@ typedef enum xsep_status {
   XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, y overlapping
                                        an input (x, weights, scale, bias) */
   XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, more than
-                                       2^31-1 elements or a side longer than 2^30,
+                                       2^31-1 elements in x or a weight array, C, H or W above 2^30,
                                        no tile that fits the device's shared memory) */
   XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) or the
                                        launch's resources ran out; y untouched */

@@ -147,9 +147,10 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
   // The limits of the card (device_profile()): 1024 threads, its dynamic shared
-  // memory per block (227 KB on an H100), grid y and z below 65536.
+  // memory per block (227 KB on an H100), grid x below 2^31, y and z below 65536.
   if (threads == 0 || threads > 1024 || blocks == 0) return cudaErrorInvalidValue;
-  if (smem_bytes > device_profile().smem_per_block_optin || grid.y > 65535 || grid.z > 65535)
+  if (smem_bytes > device_profile().smem_per_block_optin || grid.x > 0x7fffffffu || grid.y > 65535 ||
+      grid.z > 65535)
     return cudaErrorInvalidValue;
 
   const size_t bytes = smem_bytes == 0 ? 16 : smem_bytes;

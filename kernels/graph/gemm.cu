@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(const GemmParams p) {
 #pragma unroll
     for (int j = 0; j < TN; ++j) acc[i][j] = 0.f;
 
-  const int ksteps = (p.k + BK - 1) / BK;
+  const int ksteps = static_cast<int>((int64_t{p.k} + BK - 1) / BK);  // k may be 2^31-1
   if (ksteps > 0) {  // uniform across the block
     fetch(0);
     stash(0);

@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(kThreads) gemm_tc_kernel(const GemmParams p) {
   wmma::fill_fragment(acc[0], 0.f);
   wmma::fill_fragment(acc[1], 0.f);
 
-  const int ksteps = (p.k + kBK - 1) / kBK;
+  const int ksteps = static_cast<int>((int64_t{p.k} + kBK - 1) / kBK);  // k may be 2^31-1
   if (ksteps > 0) {  // uniform across the block
     sa.fetch(0, p.k, ks_a, ks0, p.ks_k, p.ks_f16);
     sb.fetch(0, p.k, ks_b, ks0, p.ks_k, p.ks_f16);

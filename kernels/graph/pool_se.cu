@@ -37,7 +37,8 @@ __global__ void __launch_bounds__(kThreads) gap_kernel(const GapParams p) {
   float s = 0.f;
   if (c < p.c) {
     const int64_t base = n * p.x_n + c * p.x_c;
-    for (int q = lane; q < p.hw; q += p.pl) s += load_act(p.x, base + q * p.x_p, p.x_f16);
+    // int64: hw may be up to 2^31-1, and q + pl must not overflow.
+    for (int64_t q = lane; q < p.hw; q += p.pl) s += load_act(p.x, base + q * p.x_p, p.x_f16);
   }
   float* mine = red + cl * p.pl;
   mine[lane] = s;

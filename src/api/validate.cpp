@@ -48,9 +48,10 @@ xsep_status check_desc(const char* fn, const xsep_tensor_desc* d, Problem* p) {
                 " overflows a 64-bit byte count",
                 d->n, d->c, d->h, d->w);
   }
-  if (d->h > kMaxSide || d->w > kMaxSide) {
+  if (d->c > kMaxSide || d->h > kMaxSide || d->w > kMaxSide) {
     return fail(XSEP_STATUS_UNSUPPORTED, fn,
-                "x_desc h = %" PRId64 ", w = %" PRId64 "; each side may be at most 2^30", d->h, d->w);
+                "x_desc c = %" PRId64 ", h = %" PRId64 ", w = %" PRId64 "; each may be at most 2^30", d->c,
+                d->h, d->w);
   }
   if (elems > kMaxElements) {
     return fail(XSEP_STATUS_UNSUPPORTED, fn,
@@ -170,6 +171,15 @@ xsep_status check_not_in_y(const char* fn, const char* what, const float* a, int
   return XSEP_STATUS_SUCCESS;
 }
 
+// A weight array of [C][taps] floats: the kernels index it with 32-bit ints.
+xsep_status check_weight_count(const char* fn, const char* what, const Problem& p, int64_t taps) {
+  if (p.c * taps > kMaxElements)
+    return fail(XSEP_STATUS_UNSUPPORTED, fn,
+                "%s holds c * %" PRId64 " = %" PRId64 " floats; at most 2^31-1 are supported", what, taps,
+                p.c * taps);
+  return XSEP_STATUS_SUCCESS;
+}
+
 // An epilogue's scale and bias ([C] each) against y.
 xsep_status check_epilogue_not_in_y(const char* fn, const char* what, const xsep_epilogue* ep,
                                     const void* y, const Problem& p) {
@@ -205,6 +215,7 @@ xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_des
   p.wo = strides_w ? strided(p.w, p.stride) : p.w;
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
   const int64_t taps = op == Op::k2x2 ? 4 : op == Op::kKxK ? int64_t{k} * k : k;  // w: [C][taps]
+  if (xsep_status s = check_weight_count(fn, "w (weights)", p, taps)) return s;
   if (xsep_status s = check_not_in_y(fn, "w (weights)", w, p.c * taps, y, p)) return s;
   if (xsep_status s = check_epilogue_not_in_y(fn, "ep", ep, y, p)) return s;
   *out = p;
@@ -230,6 +241,8 @@ xsep_status validate_xsepconv(const char* fn, const xsep_tensor_desc* x_desc, co
   p.ho = strided(p.h, p.stride);
   p.wo = strided(p.w, p.stride);
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
+  if (xsep_status s = check_weight_count(fn, "params->w2x2", p, 4)) return s;
+  if (xsep_status s = check_weight_count(fn, "params->w1xk", p, p.k)) return s;
   if (xsep_status s = check_not_in_y(fn, "params->w2x2", params->w2x2, p.c * 4, y, p)) return s;
   if (xsep_status s = check_not_in_y(fn, "params->w1xk", params->w1xk, p.c * p.k, y, p)) return s;
   if (xsep_status s = check_not_in_y(fn, "params->wkx1", params->wkx1, p.c * p.k, y, p)) return s;

@@ -134,6 +134,7 @@ TEST_P(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
                      {dim3(1), dim3(1025), 0, "1025 threads"},
                      {dim3(1), dim3(32, 32, 2), 0, "2048 threads"},
                      {dim3(0), dim3(32), 0, "no blocks"},
+                     {dim3(0x80000000u), dim3(32), 0, "grid.x 2^31"},
                      {dim3(1, 65536), dim3(32), 0, "grid.y 65536"},
                      {dim3(1, 1, 65536), dim3(32), 0, "grid.z 65536"},
                      {dim3(1), dim3(32), 232449, "232449 bytes of shared memory"}};
