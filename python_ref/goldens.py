@@ -42,8 +42,10 @@ class CaseSet:
         i = self._ep_counter
         self._ep_counter += 1
         has_scale, has_bias = SCALE_BIAS[(i // 4) % 4]
-        scale = f32(rng, c, 0.5, 1.5) if has_scale else None
-        bias = f32(rng, c, -0.5, 0.5) if has_bias else None
+        # Wide enough that pre-activation values (|conv| <~ 1.7) pass ReLU6's cap and
+        # hard-swish's -3 and +3 corners: a clamp coded wrongly must change y.
+        scale = f32(rng, c, 0.5, 4.5) if has_scale else None
+        bias = f32(rng, c, -3.0, 3.0) if has_bias else None
         return (scale, bias, ACTS[i % 4])
 
     def _name(self, base):

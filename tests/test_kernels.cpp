@@ -262,8 +262,14 @@ void run_case(const Case& c) {
   const std::vector<float> w_main = weights(c.op == Op::k2x2 ? taps2 : tapsk, seed + 1);
   const std::vector<float> w2x2 = weights(taps2, seed + 2), w1xk = weights(c.k, seed + 3),
                            wkx1 = weights(c.k, seed + 4);
-  const std::vector<float> scale = xsep_test::random_floats(sh.c, 0.5f, 1.5f, seed + 5);
-  const std::vector<float> bias = xsep_test::random_floats(sh.c, -0.5f, 0.5f, seed + 6);
+  // Epilogue parameters, one set per XSepConv pass (a pass reading another's
+  // pointers must show). Wide enough that the pre-activation values (|conv| up
+  // to ~1.7) pass ReLU6's cap and hard-swish's corners at -3 and +3.
+  std::vector<float> scale[3], bias[3];
+  for (uint32_t p = 0; p < 3; ++p) {
+    scale[p] = xsep_test::random_floats(sh.c, 0.5f, 4.5f, seed + 5 + 2 * p);
+    bias[p] = xsep_test::random_floats(sh.c, -3.f, 3.f, seed + 6 + 2 * p);
+  }
 
   // Device copies. x sits x_offset elements into its buffer; y has a guard band.
   DeviceBuffer x_dev((x_elems + c.x_offset) * esz);
@@ -278,21 +284,25 @@ void run_case(const Case& c) {
   // element cannot pass for a propagated NaN.
   const unsigned char poison = c.nan_x ? 0x7B : 0xFF;
   y_dev.fill_bytes(poison);
-  DeviceBuffer wm(w_main.size() * 4), w2(w2x2.size() * 4), w1(w1xk.size() * 4), wk(wkx1.size() * 4),
-      sc(scale.size() * 4), bi(bias.size() * 4);
+  DeviceBuffer wm(w_main.size() * 4), w2(w2x2.size() * 4), w1(w1xk.size() * 4), wk(wkx1.size() * 4);
   wm.upload(w_main);
   w2.upload(w2x2);
   w1.upload(w1xk);
   wk.upload(wkx1);
-  sc.upload(scale);
-  bi.upload(bias);
+  const size_t cb = size_t(sh.c) * 4;
+  DeviceBuffer sc[3]{DeviceBuffer(cb), DeviceBuffer(cb), DeviceBuffer(cb)};
+  DeviceBuffer bi[3]{DeviceBuffer(cb), DeviceBuffer(cb), DeviceBuffer(cb)};
+  for (int p = 0; p < 3; ++p) {
+    sc[p].upload(scale[p]);
+    bi[p].upload(bias[p]);
+  }
 
-  // Epilogue e: activation e % 4; bit 2 set: scale and bias present. The
-  // XSepConv passes get three different ones.
-  auto epilogue = [&](int e, bool host) {
+  // Epilogue e of pass p: activation e % 4; bit 2 set: scale and bias present.
+  // The XSepConv passes get three different ones.
+  auto epilogue = [&](int e, bool host, int p = 0) {
     const bool affine = (e & 4) != 0;
-    return xsep_epilogue{affine ? (host ? scale.data() : sc.as<float>()) : nullptr,
-                         affine ? (host ? bias.data() : bi.as<float>()) : nullptr,
+    return xsep_epilogue{affine ? (host ? scale[p].data() : sc[p].as<float>()) : nullptr,
+                         affine ? (host ? bias[p].data() : bi[p].as<float>()) : nullptr,
                          static_cast<xsep_activation>(e % 4)};
   };
   auto xsep_params = [&](bool host) {
@@ -302,9 +312,9 @@ void run_case(const Case& c) {
                                 host ? w2x2.data() : w2.as<float>(),
                                 host ? w1xk.data() : w1.as<float>(),
                                 host ? wkx1.data() : wk.as<float>(),
-                                epilogue(c.epilogue, host),
-                                epilogue((c.epilogue + 5) % 8, host),
-                                epilogue((c.epilogue + 2) % 8, host)};
+                                epilogue(c.epilogue, host, 0),
+                                epilogue((c.epilogue + 5) % 8, host, 1),
+                                epilogue((c.epilogue + 2) % 8, host, 2)};
   };
 
   std::vector<unsigned char> y_ref(y_elems * esz, poison);

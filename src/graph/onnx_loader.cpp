@@ -189,13 +189,10 @@ Graph load_onnx(const std::string& path, int64_t batch) {
     unsupported("'" + path + "' has IR version " + std::to_string(model.ir_version()) +
                 "; this build reads up to " + std::to_string(onnx::IR_VERSION));
   const int64_t max_opset = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at("").second;
-  // Opsets before 7 give BatchNormalization and Dropout a training default
-  // (is_test = 0), Add, Mul and Gemm no broadcasting, Concat a default axis:
-  // semantics the runner does not implement.
   for (const auto& op : model.opset_import())
-    if ((op.domain().empty() || op.domain() == "ai.onnx") && (op.version() > max_opset || op.version() < 7))
+    if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > max_opset)
       unsupported("'" + path + "' imports ONNX opset " + std::to_string(op.version()) +
-                  "; this build supports opsets 7 to " + std::to_string(max_opset));
+                  "; this build supports opsets up to " + std::to_string(max_opset));
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {

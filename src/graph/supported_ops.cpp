@@ -99,6 +99,13 @@ void check_node(const Graph& g, const Node& n) {
   auto it = rules().find(n.op);
   if (it == rules().end()) unsupported(where + ": operator " + n.op + " is not supported");
   const OpRule& r = it->second;
+  // Before opset 7 these operators mean something else: BatchNormalization and
+  // Dropout default to training (is_test = 0), Add, Mul and Gemm do not
+  // broadcast (broadcast = 0), Concat-1 has a default axis.
+  static const std::set<std::string> kChangedAt7 = {"BatchNormalization", "Dropout", "Add", "Mul", "Gemm", "Concat"};
+  if (g.opset < 7 && kChangedAt7.count(n.op))
+    unsupported(where + ": the opset-" + std::to_string(g.opset) + " form of " + n.op +
+                " is not supported (its semantics changed at opset 7, which the runner implements)");
   for (const auto& [name, a] : n.attrs)
     if (!r.attrs.count(name)) unsupported(where + ": attribute '" + name + "' is not supported");
   const int n_in = static_cast<int>(n.in.size());

@@ -79,6 +79,11 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
   }
   const double rel_l2_bound = dtype == XSEP_DTYPE_F32 ? 1e-5 : 2e-3;
   const double max_rel_bound = dtype == XSEP_DTYPE_F32 ? 1e-4 : 4e-3;
+  // A non-finite reference (an unwritten poisoned element, an overflow) would
+  // disable the bounds below (NaN compares false), so it fails the check.
+  for (size_t i = 0; i < ref.size(); ++i)
+    if (!std::isfinite(ref[i]))
+      return ::testing::AssertionFailure() << "the reference is not finite at [" << i << "]: " << ref[i];
   double max_ref = 0, num = 0, den = 0, max_err = 0;
   for (size_t i = 0; i < ref.size(); ++i) max_ref = std::max(max_ref, std::fabs(ref[i]));
   std::ostringstream bad;
