@@ -73,13 +73,18 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 }
 
 // Builds the matrix; `counter` cycles shapes and epilogues so that every value
-// of each meets many of the others without a full cross product.
+// of each meets many of the others without a full cross product. The strides
+// alternate with the counter, so shape and epilogue also mix in i / 2 and
+// i / 4: with i % 8 and 3i % 8 alone, stride 1 met only the even shapes and
+// two activations, stride 2 only the odd shapes (never the vector path) and
+// the other two. Now every (operator, stride) meets all 8 shapes and all 4
+// activations, and every dtype and layout all 8 shapes.
 std::vector<Case> full_matrix() {
   std::vector<Case> cases;
   int counter = 0;
   auto add = [&](Op op, xsep_dtype dt, xsep_layout lay, int k, int s, xsep_pad pad) {
     const int i = counter++;
-    cases.push_back(Case{op, dt, lay, k, s, pad, i % kNumShapes, (i * 3) % 8, 0});
+    cases.push_back(Case{op, dt, lay, k, s, pad, (i + i / 2) % kNumShapes, (i * 3 + i / 4) % 8, 0});
   };
   const xsep_dtype dtypes[] = {XSEP_DTYPE_F32, XSEP_DTYPE_F16};
   const xsep_layout layouts[] = {XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC};
