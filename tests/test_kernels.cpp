@@ -52,6 +52,7 @@ struct Case {
   int x_offset;  // elements x is shifted by (1: misaligned, scalar path)
   Shape dims{};  // a fuzz case's own shape (n > 0), else kShapes[shape]
   bool nan_x = false;  // NaN at two elements of x (nan_cases)
+  bool null_ep = false;  // ep == NULL (the identity) for the single operators
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
@@ -69,6 +70,7 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   s += "_ep" + std::to_string(c.epilogue);
   if (c.x_offset) s += "_misaligned";
   if (c.nan_x) s += "_nan";
+  if (c.null_ep) s += "_noep";
   return s;
 }
 
@@ -122,6 +124,12 @@ std::vector<Case> full_matrix() {
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_BOTTOM_LEFT, 10, 6, 0});
   // NCHW Kx1 at stride 1 on 70 rows: 32-row tiles balanced to 3 x 24.
   cases.push_back(Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 1, XSEP_PAD_TOP_LEFT, 8, 3, 0});
+  // ep == NULL: the identity epilogue, for each single operator.
+  for (Op op : {Op::k2x2, Op::k1xK, Op::kKx1, Op::kKxK}) {
+    Case c{op, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, op == Op::k2x2 ? 2 : 5, 1, XSEP_PAD_BOTTOM_RIGHT, 6, 0, 0};
+    c.null_ep = true;
+    cases.push_back(c);
+  }
   return cases;
 }
 
@@ -323,24 +331,26 @@ void run_case(const Case& c) {
   };
 
   std::vector<unsigned char> y_ref(y_elems * esz, poison);
-  const xsep_epilogue ep_host = epilogue(c.epilogue, true), ep_dev = epilogue(c.epilogue, false);
+  const xsep_epilogue ep_host_v = epilogue(c.epilogue, true), ep_dev_v = epilogue(c.epilogue, false);
+  const xsep_epilogue* ep_host_p = c.null_ep ? nullptr : &ep_host_v;
+  const xsep_epilogue* ep_dev_p = c.null_ep ? nullptr : &ep_dev_v;
   xsep_status sr = XSEP_STATUS_SUCCESS, sd = XSEP_STATUS_SUCCESS;
   switch (c.op) {
     case Op::k2x2:
-      sr = xsep_ref_dwconv2x2(&desc, x_host.data(), w_main.data(), c.pad, &ep_host, y_ref.data(), nullptr);
-      sd = xsep_dwconv2x2(&desc, x_ptr, wm.as<float>(), c.pad, &ep_dev, y_dev.get(), nullptr);
+      sr = xsep_ref_dwconv2x2(&desc, x_host.data(), w_main.data(), c.pad, ep_host_p, y_ref.data(), nullptr);
+      sd = xsep_dwconv2x2(&desc, x_ptr, wm.as<float>(), c.pad, ep_dev_p, y_dev.get(), nullptr);
       break;
     case Op::k1xK:
-      sr = xsep_ref_dwconv1xk(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
-      sd = xsep_dwconv1xk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      sr = xsep_ref_dwconv1xk(&desc, x_host.data(), w_main.data(), c.k, c.stride, ep_host_p, y_ref.data(), nullptr);
+      sd = xsep_dwconv1xk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, ep_dev_p, y_dev.get(), nullptr);
       break;
     case Op::kKx1:
-      sr = xsep_ref_dwconvkx1(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
-      sd = xsep_dwconvkx1(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      sr = xsep_ref_dwconvkx1(&desc, x_host.data(), w_main.data(), c.k, c.stride, ep_host_p, y_ref.data(), nullptr);
+      sd = xsep_dwconvkx1(&desc, x_ptr, wm.as<float>(), c.k, c.stride, ep_dev_p, y_dev.get(), nullptr);
       break;
     case Op::kKxK:
-      sr = xsep_ref_dwconvkxk(&desc, x_host.data(), w_main.data(), c.k, c.stride, &ep_host, y_ref.data(), nullptr);
-      sd = xsep_dwconvkxk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, &ep_dev, y_dev.get(), nullptr);
+      sr = xsep_ref_dwconvkxk(&desc, x_host.data(), w_main.data(), c.k, c.stride, ep_host_p, y_ref.data(), nullptr);
+      sd = xsep_dwconvkxk(&desc, x_ptr, wm.as<float>(), c.k, c.stride, ep_dev_p, y_dev.get(), nullptr);
       break;
     case Op::kXSep: {
       const xsep_xsepconv_params ph = xsep_params(true), pd = xsep_params(false);
