@@ -205,6 +205,24 @@ void print_summary(const Summary& s) {
             << " failed\n";
 }
 
+// Cases of every supported operator that pass on both backends (the _consts
+// variants where the cuda backend needs constant weights). A skip is a pass
+// for the suite, so a loader or lowering change that starts refusing one of
+// them would go unnoticed; each of these that ran must have passed.
+const char* const kMustPass[] = {
+    "test_add_bcast_consts", "test_basic_conv_with_padding_consts", "test_batchnorm_example_consts",
+    "test_clip_example_consts", "test_concat_3d_axis_negative_1", "test_conv_with_autopad_same_consts",
+    "test_conv_with_strides_and_asymmetric_padding_consts", "test_dropout_default", "test_flatten_negative_axis1",
+    "test_gemm_all_attributes_consts", "test_gemm_beta_consts", "test_globalaveragepool", "test_hardsigmoid_example",
+    "test_hardswish", "test_identity", "test_matmul_4d_consts", "test_mul_bcast_consts", "test_relu",
+    "test_reshape_negative_dim_frozen", "test_split_equal_parts_2d", "test_split_variable_parts_2d_frozen"};
+
+void check_must_pass(const Summary& s) {
+  for (const char* name : kMustPass)
+    for (const auto& [skipped, why] : s.skipped)
+      if (skipped == name) ADD_FAILURE() << s.title << ": " << name << " must pass but was skipped: " << why;
+}
+
 // The test_data_set_* directories of a case, sorted.
 std::vector<fs::path> data_sets(const fs::path& dir) {
   std::vector<fs::path> sets;
@@ -324,7 +342,10 @@ class OnnxConformance : public ConformanceBase {
     return s;
   }
   void TearDown() override { record(summary()); }
-  static void TearDownTestSuite() { print_summary(summary()); }
+  static void TearDownTestSuite() {
+    print_summary(summary());
+    check_must_pass(summary());
+  }
 
   // Loads the case's model for `set`. UNSUPPORTED -> skip; any other refusal -> failure.
   bool load(const Case& c, const fs::path& set, Graph& g) {
@@ -427,6 +448,7 @@ class OnnxConformanceCuda : public ConformanceBase {
     s.title += std::string(", ") + (dtype && std::string(dtype) == "f16" ? "F16" : "F32") + " " +
                (layout && std::string(layout) == "nhwc" ? "NHWC" : "NCHW");
     print_summary(s);
+    if (no_device().empty()) check_must_pass(s);  // without a device every case skips
   }
 
   static xsep_graph_options options() {
