@@ -23,7 +23,8 @@ typedef struct xsep_graph_options {
   xsep_backend backend;
   xsep_dtype dtype;   /* activations on the CUDA backend (float32 accumulation); REFERENCE: F32 only */
   xsep_layout layout; /* activations on the CUDA backend; REFERENCE: NCHW only */
-  int64_t batch;      /* the first dimension of every graph input; 0 keeps the declared size */
+  int64_t batch;      /* the first dimension of every graph input; 0 keeps the declared size
+                         (a symbolic batch becomes 1) */
 } xsep_graph_options;
 
 /* backend CUDA, F32, NCHW, batch 1. */
@@ -56,7 +57,8 @@ XSEP_API xsep_status xsep_graph_run(xsep_graph* graph, const float* const* input
 XSEP_API xsep_status xsep_graph_time(xsep_graph* graph, int32_t iters, double* ms);
 
 /* The model after fusion: one line per executed step (operator, shapes), then
- * the parameter count and multiply-accumulates per batch. Valid until destroy. */
+ * the parameter count and multiply-accumulates per batch; with the REFERENCE
+ * backend, one line per (unfused) ONNX node. Valid until destroy. */
 XSEP_API const char* xsep_graph_summary(const xsep_graph* graph);
 
 #ifdef __cplusplus

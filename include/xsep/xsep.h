@@ -41,8 +41,8 @@ typedef enum xsep_status {
   XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, more than
                                        2^31-1 elements in x or a weight array, C, H or W above 2^30,
                                        no tile that fits the device's shared memory) */
-  XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) or the
-                                       launch's resources ran out; y untouched */
+  XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) ran out, or
+                                       a launch failed with cudaErrorMemoryAllocation; y untouched */
   XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state */
   XSEP_STATUS_NO_DEVICE = 5         /* no usable GPU (CUDA build only) */
 } xsep_status;
