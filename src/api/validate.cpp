@@ -128,45 +128,37 @@ xsep_status check_epilogue(const char* fn, const char* what, const xsep_epilogue
 // Output extent of an axis of size n filtered with stride s and "same" padding.
 int64_t strided(int64_t n, int32_t s) { return (n - 1) / s + 1; }
 
-xsep_status check_buffers(const char* fn, const void* x, const void* y, Problem* p) {
-  p->y_elems = p->n * p->c * p->ho * p->wo;  // <= x_elems: no overflow
-  if (x == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "x is NULL");
-  if (y == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "y is NULL");
-  const uintptr_t xb = reinterpret_cast<uintptr_t>(x);
-  const uintptr_t yb = reinterpret_cast<uintptr_t>(y);
-  const uintptr_t xe = xb + static_cast<uintptr_t>(p->x_elems * p->elem_bytes);
-  const uintptr_t ye = yb + static_cast<uintptr_t>(p->y_elems * p->elem_bytes);
-  if (xb < ye && yb < xe) {
-    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
-                "x [%p, +%" PRId64 " bytes) and y [%p, +%" PRId64
-                " bytes) overlap; in-place operation is not supported",
-                x, p->x_elems * p->elem_bytes, y, p->y_elems * p->elem_bytes);
-  }
-  const uintptr_t align = static_cast<uintptr_t>(p->elem_bytes);
-  if (xb % align != 0 || yb % align != 0) {
-    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
-                "x (%p) and y (%p) must be aligned to their element size (%" PRId64 " bytes)", x,
-                y, p->elem_bytes);
-  }
-  return XSEP_STATUS_SUCCESS;
-}
+constexpr int64_t kFloatBytes = sizeof(float);  // weights, scales, biases
 
-// A float array the call reads ([count] floats at `a`, NULL: none) must not
-// overlap y: the kernels write y while other blocks still read the weights and
-// epilogue parameters, so an overlap is a race, not a well-defined in-place op.
-xsep_status check_not_in_y(const char* fn, const char* what, const float* a, int64_t count,
-                           const void* y, const Problem& p) {
+// An array the call reads (`bytes` at `a`; NULL: none) must not overlap y: the
+// kernels write y while other blocks still read x, the weights and the epilogue
+// parameters, so an overlap is a race, not a well-defined in-place operation.
+// y_elems must be set.
+xsep_status check_not_in_y(const char* fn, const char* what, const void* a, int64_t bytes, const void* y,
+                           const Problem& p) {
   if (a == nullptr) return XSEP_STATUS_SUCCESS;
-  const uintptr_t ab = reinterpret_cast<uintptr_t>(a);
-  const uintptr_t ae = ab + static_cast<uintptr_t>(count) * sizeof(float);
+  const uintptr_t ab = reinterpret_cast<uintptr_t>(a), ae = ab + static_cast<uintptr_t>(bytes);
   const uintptr_t yb = reinterpret_cast<uintptr_t>(y);
   const uintptr_t ye = yb + static_cast<uintptr_t>(p.y_elems * p.elem_bytes);
   if (ab < ye && yb < ae) {
     return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
                 "%s [%p, +%" PRId64 " bytes) and y [%p, +%" PRId64
-                " bytes) overlap; y must not alias an input",
-                what, static_cast<const void*>(a), count * int64_t{sizeof(float)}, y,
-                p.y_elems * p.elem_bytes);
+                " bytes) overlap; y must not alias an input (in-place operation is not supported)",
+                what, a, bytes, y, p.y_elems * p.elem_bytes);
+  }
+  return XSEP_STATUS_SUCCESS;
+}
+
+xsep_status check_buffers(const char* fn, const void* x, const void* y, Problem* p) {
+  p->y_elems = p->n * p->c * p->ho * p->wo;  // <= x_elems: no overflow
+  if (x == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "x is NULL");
+  if (y == nullptr) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "y is NULL");
+  if (xsep_status s = check_not_in_y(fn, "x", x, p->x_elems * p->elem_bytes, y, *p)) return s;
+  const uintptr_t align = static_cast<uintptr_t>(p->elem_bytes);
+  if (reinterpret_cast<uintptr_t>(x) % align != 0 || reinterpret_cast<uintptr_t>(y) % align != 0) {
+    return fail(XSEP_STATUS_INVALID_ARGUMENT, fn,
+                "x (%p) and y (%p) must be aligned to their element size (%" PRId64 " bytes)", x,
+                y, p->elem_bytes);
   }
   return XSEP_STATUS_SUCCESS;
 }
@@ -185,8 +177,8 @@ xsep_status check_epilogue_not_in_y(const char* fn, const char* what, const xsep
                                     const void* y, const Problem& p) {
   if (ep == nullptr) return XSEP_STATUS_SUCCESS;
   const std::string scale = std::string(what) + ".scale", bias = std::string(what) + ".bias";
-  if (xsep_status s = check_not_in_y(fn, scale.c_str(), ep->scale, p.c, y, p)) return s;
-  return check_not_in_y(fn, bias.c_str(), ep->bias, p.c, y, p);
+  if (xsep_status s = check_not_in_y(fn, scale.c_str(), ep->scale, p.c * kFloatBytes, y, p)) return s;
+  return check_not_in_y(fn, bias.c_str(), ep->bias, p.c * kFloatBytes, y, p);
 }
 
 }  // namespace
@@ -216,7 +208,7 @@ xsep_status validate_dwconv(const char* fn, Op op, const xsep_tensor_desc* x_des
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
   const int64_t taps = op == Op::k2x2 ? 4 : op == Op::kKxK ? int64_t{k} * k : k;  // w: [C][taps]
   if (xsep_status s = check_weight_count(fn, "w (weights)", p, taps)) return s;
-  if (xsep_status s = check_not_in_y(fn, "w (weights)", w, p.c * taps, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "w (weights)", w, p.c * taps * kFloatBytes, y, p)) return s;
   if (xsep_status s = check_epilogue_not_in_y(fn, "ep", ep, y, p)) return s;
   *out = p;
   return XSEP_STATUS_SUCCESS;
@@ -243,9 +235,9 @@ xsep_status validate_xsepconv(const char* fn, const xsep_tensor_desc* x_desc, co
   if (xsep_status s = check_buffers(fn, x, y, &p)) return s;
   if (xsep_status s = check_weight_count(fn, "params->w2x2", p, 4)) return s;
   if (xsep_status s = check_weight_count(fn, "params->w1xk", p, p.k)) return s;
-  if (xsep_status s = check_not_in_y(fn, "params->w2x2", params->w2x2, p.c * 4, y, p)) return s;
-  if (xsep_status s = check_not_in_y(fn, "params->w1xk", params->w1xk, p.c * p.k, y, p)) return s;
-  if (xsep_status s = check_not_in_y(fn, "params->wkx1", params->wkx1, p.c * p.k, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->w2x2", params->w2x2, p.c * 4 * kFloatBytes, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->w1xk", params->w1xk, p.c * p.k * kFloatBytes, y, p)) return s;
+  if (xsep_status s = check_not_in_y(fn, "params->wkx1", params->wkx1, p.c * p.k * kFloatBytes, y, p)) return s;
   if (xsep_status s = check_epilogue_not_in_y(fn, "params->ep2x2", &params->ep2x2, y, p)) return s;
   if (xsep_status s = check_epilogue_not_in_y(fn, "params->ep1xk", &params->ep1xk, y, p)) return s;
   if (xsep_status s = check_epilogue_not_in_y(fn, "params->epkx1", &params->epkx1, y, p)) return s;

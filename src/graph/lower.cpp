@@ -533,14 +533,14 @@ struct Lowerer {
     try_se(pooled);
   }
 
-  // A 1x1 conv on a 1x1 input that is a fully-connected layer: no padding, so
-  // its output is 1x1 too (a padded one is a valid ONNX conv with a bigger
-  // output, which se_fc would fill only in part).
+  // A 1x1 conv on a 1x1 input without padding: a fully-connected layer with a
+  // 1x1 output (a padded one is a valid ONNX conv whose other outputs are
+  // bias only, which se_fc would not write).
   bool is_fc_conv(int node, int64_t in_c) const {
     if (!is_conv(node)) return false;
     const ConvInfo c = conv_info(g.nodes[node]);
     return c.kh == 1 && c.kw == 1 && c.group == 1 && c.h == 1 && c.w == 1 && c.ci == in_c && c.pt == 0 &&
-           c.pl == 0 && c.pb == 0 && c.pr == 0 && c.ho == 1 && c.wo == 1;
+           c.pl == 0 && c.pb == 0 && c.pr == 0;
   }
 
   void try_se(int pooled) {

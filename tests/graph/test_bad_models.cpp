@@ -119,6 +119,12 @@ void attr_int(onnx::NodeProto* n, const std::string& name, int64_t v) {
   a->set_type(onnx::AttributeProto::INT);
   a->set_i(v);
 }
+void attr_float(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
 void attr_string(onnx::NodeProto* n, const std::string& name, const std::string& v) {
   auto* a = n->add_attribute();
   a->set_name(name);
@@ -870,14 +876,8 @@ TEST_F(BadModel, GemmBetaZeroIgnoresC) {
   add_initializer(m, "b", {3, 4}, values(12, 9));
   add_initializer(m, "c", {2, 4}, std::vector<float>(8, std::nanf("")));
   auto* gemm = add_node(m, "Gemm", "gemm_beta0", {"a", "b", "c"}, {"y"});
-  auto* beta = gemm->add_attribute();
-  beta->set_name("beta");
-  beta->set_type(onnx::AttributeProto::FLOAT);
-  beta->set_f(0.f);
-  auto* alpha = gemm->add_attribute();
-  alpha->set_name("alpha");
-  alpha->set_type(onnx::AttributeProto::FLOAT);
-  alpha->set_f(0.5f);
+  attr_float(gemm, "beta", 0.f);
+  attr_float(gemm, "alpha", 0.5f);
   add_output(m, "y", {2, 4});
   const std::string path = write("gemm_beta0.onnx", m);
   const std::vector<float> a = values(6, 10), b = values(12, 9);
