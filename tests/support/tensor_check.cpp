@@ -114,6 +114,43 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
   return ::testing::AssertionSuccess();
 }
 
+namespace {
+// Spacing of binary16 values at magnitude v: 2^-24 below 2^-14 (subnormals),
+// else 2^(e - 10) for v in [2^e, 2^(e+1)).
+double f16_ulp(double v) {
+  if (v < std::ldexp(1.0, -14)) return std::ldexp(1.0, -24);
+  int e;
+  std::frexp(v, &e);  // v = m * 2^e, m in [0.5, 1)
+  return std::ldexp(1.0, e - 1 - 10);
+}
+}  // namespace
+
+::testing::AssertionResult within_one_f16_ulp(const std::vector<double>& ref, const std::vector<double>& got) {
+  if (ref.size() != got.size())
+    return ::testing::AssertionFailure() << "size mismatch: ref " << ref.size() << " vs got " << got.size();
+  double max_ref = 0;
+  for (double r : ref)
+    if (std::isfinite(r)) max_ref = std::max(max_ref, std::fabs(r));
+  const double floor = 1e-5 * max_ref;
+  size_t over = 0;
+  std::ostringstream bad;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(ref[i])) continue;
+    const double e = std::fabs(got[i] - ref[i]);
+    const double bound = f16_ulp(std::max(std::fabs(got[i]), std::fabs(ref[i]))) + floor;
+    if (!(e <= bound)) {
+      if (over < 5) bad << "\n  [" << i << "] got " << got[i] << ", ref " << ref[i] << ", |diff| " << e
+                        << " > " << bound;
+      ++over;
+    }
+  }
+  if (over)
+    return ::testing::AssertionFailure() << over << " of " << ref.size()
+                                         << " float16 elements differ from the reference by more than 1 ulp + "
+                                         << floor << bad.str();
+  return ::testing::AssertionSuccess();
+}
+
 ::testing::AssertionResult matches_reference_with_nans(const std::vector<double>& ref,
                                                        const std::vector<double>& got, xsep_dtype dtype) {
   if (ref.size() != got.size()) {
