@@ -35,26 +35,25 @@ constexpr int kThreads = 256;
 #endif
 
 #if !defined(XSEP_EMU)
-// More than 48 KB of dynamic shared memory needs a per-kernel opt-in. The limit
-// belongs to the kernel function (process-wide, per device), so it is only ever
-// raised, under a lock: lowering it for a smaller tile would break a concurrent
-// launch, or a captured CUDA graph's replay, that needs the larger one.
-// `again`: set it even where it was granted before (a new context after
-// cudaDeviceReset starts from 48 KB again), to no less than before.
-inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes, bool again = false) {
-  static std::mutex mutex;
-  static std::map<std::pair<int, const void*>, size_t> granted;
+// More than 48 KB of dynamic shared memory needs a per-kernel opt-in, which
+// belongs to the CUDA context: a cudaDeviceReset, or another context on the
+// same device, starts from 48 KB again, and the runtime offers no cheap way to
+// tell contexts apart. So every launch above 48 KB sets it (a host call, no
+// stream work, allowed during stream capture). It is only ever raised, to the
+// largest size this process asked for on the device, under a lock: lowering it
+// for a smaller tile would break a concurrent launch, or a captured CUDA
+// graph's replay, that needs the larger one. The map and mutex are never
+// destroyed, so a launch during static destruction (an atexit handler, a
+// detached thread) still finds them.
+inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes) {
+  static std::mutex* const mutex = new std::mutex;
+  static auto* const largest = new std::map<std::pair<int, const void*>, size_t>;
   int device = 0;
   if (cudaError_t e = cudaGetDevice(&device)) return e;
-  std::lock_guard<std::mutex> lock(mutex);
-  size_t& have = granted[{device, kernel}];
-  if (bytes <= have && !again) return cudaSuccess;
-  const size_t want = bytes > have ? bytes : have;
-  if (cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(want)))
-    return e;
-  have = want;
-  return cudaSuccess;
+  std::lock_guard<std::mutex> lock(*mutex);
+  size_t& have = (*largest)[{device, kernel}];
+  if (bytes > have) have = bytes;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(have));
 }
 #endif
 
@@ -71,17 +70,7 @@ cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t 
   }
   Params copy = params;
   void* args[] = {&copy};
-  cudaError_t e = cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes,
-                                   stream);
-  // The opt-in belongs to the CUDA context, the record of it to the process:
-  // after a cudaDeviceReset the launch is refused (invalid argument) although
-  // the record says granted. Set it again and relaunch, once.
-  if (e == cudaErrorInvalidValue && smem_bytes > 48 * 1024) {
-    (void)cudaGetLastError();
-    if (cudaError_t r = raise_smem_limit(reinterpret_cast<const void*>(kernel), smem_bytes, true)) return r;
-    e = cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes, stream);
-  }
-  return e;
+  return cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes, stream);
 #endif
 }
 

@@ -14,12 +14,13 @@
 namespace xsep::kernels {
 
 int current_device_limits(DeviceLimits* out) {
-  static std::mutex mutex;
-  static std::map<int, DeviceLimits> known;
+  // Never destroyed: a launch during static destruction still finds them.
+  static std::mutex* const mutex = new std::mutex;
+  static auto* const known = new std::map<int, DeviceLimits>;
   int device = 0;
   if (cudaError_t e = cudaGetDevice(&device)) return static_cast<int>(e);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (auto it = known.find(device); it != known.end()) {
+  std::lock_guard<std::mutex> lock(*mutex);
+  if (auto it = known->find(device); it != known->end()) {
     *out = it->second;
     return 0;
   }
@@ -31,7 +32,7 @@ int current_device_limits(DeviceLimits* out) {
     if (cudaError_t e = cudaDeviceGetAttribute(value, attr, device)) return static_cast<int>(e);
   }
   DeviceLimits l{size_t(optin), size_t(per_sm), size_t(reserved), sms > 0 ? sms : 1};
-  known.emplace(device, l);
+  known->emplace(device, l);
   *out = l;
   return 0;
 }

@@ -371,7 +371,9 @@ void run_case(const Case& c) {
     EXPECT_TRUE(xsep_test::matches_reference_with_nans(ref, got, c.dtype));
   else
     EXPECT_TRUE(xsep_test::matches_reference(ref, got, c.dtype));
-  if (c.dtype == XSEP_DTYPE_F16) EXPECT_TRUE(xsep_test::within_one_f16_ulp(ref, got));
+  if (c.dtype == XSEP_DTYPE_F16) {
+    EXPECT_TRUE(xsep_test::within_one_f16_ulp(ref, got));
+  }
 }
 
 TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }

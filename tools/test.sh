@@ -47,7 +47,7 @@ fi
 step "emulated device, TSan: API and the kernel race subsets"
 mkdir -p build-tsan
 if configure_build build-tsan -DXSEP_DEVICE=emu -DXSEP_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -R '^(api|emulator_race|kernels_race|kernels_race_wide|kernels_stream_race|kernels_tiled_race|graph_kernels_race)$') 2>&1 | tee "$LOGS/ctest-tsan.log" || status=1
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -R '^(api|emulator_race|kernels_race|kernels_race_wide|kernels_stream_race|kernels_tiled_race|graph_kernels_race|graph_threads)$') 2>&1 | tee "$LOGS/ctest-tsan.log" || status=1
 else
   status=1; echo "build-tsan failed" | tee "$LOGS/ctest-tsan.log"
 fi

@@ -2,7 +2,14 @@
  * variants, and anything else made of the supported operators), fuses it and
  * runs it with the xsep kernels (backend CUDA) or with the naive CPU
  * implementation of every operator (backend REFERENCE, the oracle).
- * Plain C; link xsep::graph. */
+ * Plain C; link xsep::graph.
+ *
+ * A graph belongs to the device current at load; run, time and destroy make it
+ * current for the call and restore the caller's. Calls on one graph from
+ * several threads are serialised; different graphs are independent. Load,
+ * run and destroy switch this thread to the Relaxed stream-capture mode for
+ * the call, so they work during a caller's cudaStreamCaptureModeGlobal
+ * capture without invalidating it. */
 #ifndef XSEP_GRAPH_H_
 #define XSEP_GRAPH_H_
 
@@ -47,7 +54,8 @@ XSEP_API xsep_status xsep_graph_input_shape(const xsep_graph* graph, int32_t ind
 XSEP_API xsep_status xsep_graph_output_shape(const xsep_graph* graph, int32_t index, int32_t* rank,
                                              int64_t dims[8]);
 
-/* Runs the model once, synchronously. inputs[i] / outputs[i]: host float32
+/* Runs the model once, synchronously (on the graph's own stream; it cannot be
+ * captured into the caller's CUDA graph). inputs[i] / outputs[i]: host float32
  * arrays, row-major in the ONNX shape, whatever the backend's dtype/layout. */
 XSEP_API xsep_status xsep_graph_run(xsep_graph* graph, const float* const* inputs,
                                     float* const* outputs);

@@ -4,7 +4,11 @@
  * weight pointer is a device pointer and calls are asynchronous on `stream`;
  * in the emulated build (XSEP_DEVICE=emu) the same functions take host pointers
  * and run synchronously on host threads. The README (and the SPEC it follows)
- * gives the exact semantics of every operator. */
+ * gives the exact semantics of every operator.
+ *
+ * Thread-safe: any number of host threads may call at once, each on the device
+ * current in that thread; `stream` must belong to it. A call allocates,
+ * copies and synchronises nothing, so it may be captured into a CUDA graph. */
 #ifndef XSEP_XSEP_H_
 #define XSEP_XSEP_H_
 

@@ -19,6 +19,9 @@ namespace {
 namespace gk = kernels::graph;
 
 [[noreturn]] void device_error(const std::string& what, cudaError_t e) {
+  // Reported here; clear the runtime's pending copy so the caller's next
+  // cudaGetLastError() is not blamed on us (a sticky error stays anyway).
+  (void)cudaGetLastError();
   throw GraphError(e == cudaErrorMemoryAllocation ? XSEP_STATUS_OUT_OF_MEMORY : XSEP_STATUS_DEVICE_ERROR,
                    what + ": " + cudaGetErrorString(e));
 }
@@ -32,6 +35,52 @@ void check_status(xsep_status s, const std::string& step) {
 void check_launch(int e, const std::string& step) {
   if (e != 0) device_error("step '" + step + "': kernel launch failed", static_cast<cudaError_t>(e));
 }
+
+#if !defined(XSEP_EMU)
+// A graph belongs to the device that was current when it was loaded: its
+// stream, activation arena and weights live there. Every entry point (load,
+// run, time, destroy) makes that device current for the call and gives the
+// caller's back afterwards. It also puts this thread in the Relaxed stream
+// capture mode for the call: load and destroy allocate and free device memory
+// and run copies from pageable host memory, which CUDA refuses (invalidating
+// the capture) while any thread has a cudaStreamCaptureModeGlobal capture open,
+// as PyTorch's torch.cuda.graph does around the caller's own work.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&caller_) != cudaSuccess) caller_ = -1;
+    if (caller_ != device) {
+      ok_ = cudaSetDevice(device) == cudaSuccess;
+      switched_ = ok_ && caller_ >= 0;
+    }
+    if (ok_) cudaThreadExchangeStreamCaptureMode(&mode_);
+  }
+  ~DeviceScope() {
+    if (ok_) cudaThreadExchangeStreamCaptureMode(&mode_);
+    if (switched_) cudaSetDevice(caller_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+  // Throws when the graph's device could not be made current.
+  void check(int device) const {
+    if (!ok_)
+      throw GraphError(XSEP_STATUS_DEVICE_ERROR, "cannot make CUDA device " + std::to_string(device) +
+                                                     " (the graph's, current when it was loaded) current: " +
+                                                     cudaGetErrorString(cudaGetLastError()));
+  }
+
+ private:
+  int caller_ = -1;
+  bool ok_ = true, switched_ = false;
+  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
+};
+#else
+// The emulated device is one synchronous device without stream capture.
+struct DeviceScope {
+  explicit DeviceScope(int) {}
+  void check(int) const {}
+};
+#endif
 
 // A step's host constants in upload order; ConstSlot indexes the device
 // pointers kept per step in the same order.
@@ -54,13 +103,16 @@ struct CudaBackend::Impl {
   // Per step: device pointers of its constants, in the order they were packed.
   std::vector<std::vector<const float*>> step_consts;
   cudaStream_t stream = nullptr;
+  int device = -1;   // current at load; see DeviceScope
   bool ran = false;  // inputs uploaded by a run
 #if !defined(XSEP_EMU)
   cudaGraphExec_t exec = nullptr;
 #endif
 
-  // Releases whatever was acquired, also when the constructor threw midway.
+  // Releases whatever was acquired, also when the constructor threw midway,
+  // on the graph's device.
   ~Impl() {
+    DeviceScope on(device);
 #if !defined(XSEP_EMU)
     if (exec) cudaGraphExecDestroy(exec);
     if (stream) cudaStreamDestroy(stream);
@@ -121,7 +173,12 @@ struct CudaBackend::Impl {
     }
     if (host.empty()) host.push_back(0.f);
     check(cudaMalloc(reinterpret_cast<void**>(&consts), host.size() * 4), "allocating the weights");
-    check(cudaMemcpy(consts, host.data(), host.size() * 4, cudaMemcpyHostToDevice), "uploading the weights");
+    // On the backend's stream and waited for: a plain cudaMemcpy from pageable
+    // memory may return before the copy lands, and the forward pass runs on a
+    // non-blocking stream that would not wait for it.
+    check(cudaMemcpyAsync(consts, host.data(), host.size() * 4, cudaMemcpyHostToDevice, stream),
+          "uploading the weights");
+    check(cudaStreamSynchronize(stream), "uploading the weights");
     step_consts.resize(p.steps.size());
     for (size_t i = 0; i < p.steps.size(); ++i)
       for (int64_t o : at[i]) step_consts[i].push_back(o < 0 ? nullptr : consts + o);
@@ -305,6 +362,9 @@ CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
     throw GraphError(XSEP_STATUS_NO_DEVICE, "the cuda backend needs a CUDA device; none is usable "
                                             "(use --backend reference, or an XSEP_DEVICE=emu build)");
   }
+  check(cudaGetDevice(&impl_->device), "querying the current device");
+  DeviceScope on(impl_->device);
+  on.check(impl_->device);
   impl_->g = g;
   impl_->p = std::move(program);
   impl_->esz = impl_->p.dtype == XSEP_DTYPE_F16 ? 2 : 4;
@@ -319,6 +379,8 @@ CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
 CudaBackend::~CudaBackend() = default;
 
 void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
+  DeviceScope on(impl_->device);
+  on.check(impl_->device);
   for (size_t i = 0; i < impl_->g.inputs.size(); ++i) impl_->upload_input(impl_->g.inputs[i], inputs[i]);
   impl_->launch_forward();
   impl_->ran = true;
@@ -327,6 +389,8 @@ void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector
 
 void CudaBackend::time(int iters, double* ms) {
   if (!impl_->ran) invalid("call xsep_graph_run once before timing (the inputs come from that run)");
+  DeviceScope on(impl_->device);
+  on.check(impl_->device);
   for (int i = 0; i < iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     impl_->launch_forward();
@@ -345,7 +409,10 @@ std::string CudaBackend::summary() const {
     for (const std::vector<float>* v : step_constants(s)) params += v->size();
     const auto& ys = impl_->g.value(s.output).shape;
     std::string shape;
-    for (size_t d = 0; d < ys.size(); ++d) shape += (d ? "x" : "") + std::to_string(ys[d]);
+    for (size_t d = 0; d < ys.size(); ++d) {
+      if (d) shape += 'x';
+      shape += std::to_string(ys[d]);
+    }
     char line[512];
     std::snprintf(line, sizeof line, "  %3zu  %-72s -> %-16s %9.2f MMAC\n", i, s.label.c_str(), shape.c_str(),
                   s.macs / 1e6);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <sstream>
 
@@ -21,6 +22,7 @@ struct xsep_graph {
   std::unique_ptr<xsep::graph::CudaBackend> cuda;
   std::vector<std::vector<float>> last_inputs;  // the reference backend's inputs, for xsep_graph_time
   std::string summary;
+  std::mutex busy;  // run and time share the inputs, outputs and stream: one call at a time
 };
 
 namespace {
@@ -161,6 +163,7 @@ xsep_status xsep_graph_run(xsep_graph* graph, const float* const* inputs, float*
   for (size_t i = 0; i < graph->g.outputs.size(); ++i)
     if (!outputs[i]) return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "outputs[%zu] is NULL", i);
   return guarded(fn, [&] {
+    std::lock_guard<std::mutex> one_at_a_time(graph->busy);
     if (graph->cuda) {
       graph->cuda->run(std::vector<const float*>(inputs, inputs + graph->g.inputs.size()),
                        std::vector<float*>(outputs, outputs + graph->g.outputs.size()));
@@ -179,6 +182,7 @@ xsep_status xsep_graph_time(xsep_graph* graph, int32_t iters, double* ms) {
   if (!graph || !ms || iters < 1)
     return fail(XSEP_STATUS_INVALID_ARGUMENT, fn, "graph and ms must be non-NULL and iters >= 1 (got %d)", iters);
   return guarded(fn, [&] {
+    std::lock_guard<std::mutex> one_at_a_time(graph->busy);
     if (graph->cuda) return graph->cuda->time(iters, ms);
     if (graph->last_inputs.empty()) xsep::graph::invalid("call xsep_graph_run once before timing");
     for (int i = 0; i < iters; ++i) {
