@@ -89,13 +89,13 @@ def main(argv):
         if r not in seen:
             problems.append(f"{r}: in no chunk of a full run (never timed)")
 
-    # --quick: N64_C96_56x56, K in QUICK_KS, stride 1, f16 NHWC and f32 NCHW, and their copies.
+    # --quick: N64_C96_56x56, K in QUICK_KS, strides 1 and 2, f16 NHWC and f32 NCHW / NHWC, and their copies.
     def in_quick(p):
-        if (p["n"], p["c"], p["h"], p["w"], p["s"]) != (64, 96, 56, 56, 1):
+        if (p["n"], p["c"], p["h"], p["w"]) != (64, 96, 56, 56) or p["s"] not in (1, 2):
             return False
         if p["op"] == "copy":
             return True
-        return (p["dt"], p["lay"]) in (("f16", "nhwc"), ("f32", "nchw")) and p["k"] in QUICK_KS
+        return (p["dt"], p["lay"]) in (("f16", "nhwc"), ("f32", "nchw"), ("f32", "nhwc")) and p["k"] in QUICK_KS
     want = sorted(r for r, p in parsed.items() if in_quick(p))
     got = sorted(list_rows(binary, quick[1]))
     if got != want:

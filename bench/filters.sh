@@ -13,7 +13,8 @@ XSEP_BENCH_CHUNKS=(
   "net-f16;^[a-z0-9]+/f16/(.*/)?$XSEP_BENCH_NET;50"
   "net-f32;^[a-z0-9]+/f32/(.*/)?$XSEP_BENCH_NET;100"
 )
-# --quick: N64_C96_56x56, K in {3,5,7,9}, stride 1, f16 NHWC and f32 NCHW (and their copies)
-XSEP_BENCH_QUICK="quick;^[a-z0-9]+/(f16/(nhwc/)?|f32/(nchw/)?)N64_C96_56x56/(k(3|5|7|9)/)?s1/;100"
+# --quick: N64_C96_56x56, K in {3,5,7,9}, stride 1 and 2, f16 NHWC and f32 in both
+# layouts (and their copies): a row for every kernel target of issue 5
+XSEP_BENCH_QUICK="quick;^[a-z0-9]+/(f16/(nhwc/)?|f32/((nchw|nhwc)/)?)N64_C96_56x56/(k(3|5|7|9)/)?s(1|2)/;100"
 # The fused block's DRAM rows, run again with each fused kernel forced
 XSEP_BENCH_FUSED_DRAM="^xsepconv/[a-z0-9]+/[a-z]+/$XSEP_BENCH_DRAM"

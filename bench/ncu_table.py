@@ -48,15 +48,13 @@ def parse_row(name):
     return d
 
 
-def read_ncu_csv(text):
-    """Rows of `ncu --csv --page raw` output as dicts (the units row dropped). Lines before
-    the header (ncu's own messages) are ignored."""
-    lines = text.splitlines()
-    start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
-    if start is None:
-        return []
-    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))
-    return [r for r in rows if r.get("ID", "").strip().isdigit()]
+# Units ncu may print (tools/ncu.sh asks for base units; a capture without
+# --print-units base scales them per metric and launch), as factors to the base unit.
+UNIT_FACTORS = {
+    "nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9,
+    "byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12,
+    "KB": 1e3, "MB": 1e6, "GB": 1e9,
+}
 
 
 def number(v):
@@ -64,6 +62,33 @@ def number(v):
         return float(str(v).replace(",", ""))
     except ValueError:
         return None
+
+
+def read_ncu_csv(text):
+    """Rows of `ncu --csv --page raw` output as dicts, every value in its metric's base
+    unit (ns, bytes) by the units row under the header. Lines before the header (ncu's
+    own messages) are ignored. A unit of time or size not in UNIT_FACTORS is an error
+    rather than a number off by 10^3."""
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+    if start is None:
+        return []
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines[start:]))))
+    units = next((r for r in rows if not r.get("ID", "").strip()), {})
+    data = [r for r in rows if r.get("ID", "").strip().isdigit()]
+    for col, unit in units.items():
+        unit = (unit or "").strip()
+        if col not in METRICS or not unit:
+            continue
+        if unit not in UNIT_FACTORS:
+            if re.search(r"second|byte", unit, re.I):
+                raise ValueError(f"{col}: unit {unit!r} not understood")
+            continue  # counts, percentages, "register/thread", ...
+        for r in data:
+            v = number(r.get(col))
+            if v is not None:
+                r[col] = v * UNIT_FACTORS[unit]
+    return data
 
 
 def summarize(variant, row_name, rec):
@@ -120,7 +145,11 @@ def main(argv=None):
         variant, row = base.split("__", 1)
         row = row.replace("~", "/")
         with open(path, errors="replace") as f:
-            recs = read_ncu_csv(f.read())
+            try:
+                recs = read_ncu_csv(f.read())
+            except ValueError as e:  # one unreadable log does not cost the others
+                print(f"ncu_table: {path}: {e}", file=sys.stderr)
+                continue
         if not recs:
             print(f"ncu_table: {path}: no profiled kernel (see the log)", file=sys.stderr)
             continue

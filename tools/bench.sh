@@ -10,20 +10,27 @@
 # beside xsep-run), bench/report.py, and prints a short table last: the targets, the
 # fused rows, the GPU tests' results.
 #
-#   tools/bench.sh [--budget S] [--quick] [--no-check] [--check-budget S]
-#                  [--no-bench] [--no-torch] [--no-e2e]
+#   tools/bench.sh [--budget S] [--quick] [--no-check] [--check-budget S] [--ncu]
+#                  [--deadline S] [--no-bench] [--no-torch] [--no-e2e]
 #
 #   --budget S   seconds for the measurements after the build and the tests (default
 #                360): about 45% xsep_bench, 30% bench_torch's kernels, the rest its
 #                end-to-end part; unused time passes on. Each part stops starting new
 #                measurements when its share is spent, and a hard timeout backs that up
 #                (never past the budget's end + 60 s, so the report still comes out).
-#   --quick      a subset: N64_C96_56x56, K in {3,5,7,9}, stride 1, f16 NHWC and f32 NCHW;
+#   --quick      a subset: N64_C96_56x56, K in {3,5,7,9}, stride 1 and 2, f16 NHWC and
+#                f32 NCHW and NHWC (every kernel target of issue 5 has a row there);
 #                bench_torch without torch.compile; end to end with fewer iterations.
+#   --ncu        after the tests, before the measurements: tools/ncu.sh --quick (Nsight
+#                Compute counters of the fused kernels, ncu.md / ncu.json), at most 60 s.
+#   --deadline S the whole script ends within S seconds of its start (the device call's
+#                timeout_s minus a margin): the tests, ncu and the measurements are cut
+#                to fit, in that order of priority, and the report still comes out.
 #   --no-check   skip the GPU tests (a second call on the same machine: they ran in the
 #                first; the build tree is shared).
 #   --check-budget S  at most S seconds for the tests (default 240): 2/3 for ctest, the
-#                rest for the two compute-sanitizer runs.
+#                rest for the two compute-sanitizer runs. A test cut off by the time limit
+#                is reported as such, not as a failure.
 #   --no-bench --no-torch --no-e2e   skip that part; with all three, only build and test
 #                (tools/gpu-check.sh).
 #
@@ -35,7 +42,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 t0=$(date +%s)
 
-budget=360 quick=0 do_bench=1 do_torch=1 do_e2e=1 do_check=1 check_budget=240
+budget=360 quick=0 do_bench=1 do_torch=1 do_e2e=1 do_check=1 check_budget=240 do_ncu=0 total=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --budget) budget="$2"; shift ;;
@@ -47,7 +54,10 @@ while [ $# -gt 0 ]; do
     --no-check) do_check=0 ;;
     --check-budget) check_budget="$2"; shift ;;
     --check-budget=*) check_budget="${1#*=}" ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    --ncu) do_ncu=1 ;;
+    --deadline) total="$2"; shift ;;
+    --deadline=*) total="${1#*=}" ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,13 +77,26 @@ JOBS="${XSEP_BENCH_JOBS:-$(nproc)}"  # build parallelism (the GPU machine has 16
 log() { printf '[bench %4ds] %s\n' "$(( $(date +%s) - t0 ))" "$*" | tee -a "$LOG"; }
 quiet() { "$@" >>"$LOG" 2>&1; }  # full output to the log only
 elapsed() { echo $(( $(date +%s) - t0 )); }
+# fit SECONDS RESERVE -> SECONDS, cut so that RESERVE seconds remain before --deadline
+# (at least 10); SECONDS unchanged without a deadline.
+fit() {
+  [ "$total" -gt 0 ] || { echo "$1"; return; }
+  local room=$(( total - $(elapsed) - $2 )); [ "$room" -lt 10 ] && room=10
+  [ "$1" -lt "$room" ] && echo "$1" || echo "$room"
+}
 
 # ---- Dependencies carried as .deb files -------------------------------------------
 source tools/use-gpu-deps.sh
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
-# The toolkit's libraries last (cuDNN's engines may want its cuBLASLt / NVRTC); the
-# binaries' own RUNPATH still picks the toolkit's cudart.
-export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}${CUDA_HOME:-/usr/local/cuda}/lib64"
+# Loader paths, kept apart: our binaries (tests, xsep_bench, compute-sanitizer, ncu)
+# get the carried packages, cuDNN's directory (added below) and the toolkit's
+# libraries last (cuDNN's engines may want its cuBLASLt / NVRTC; the binaries' own
+# RUNPATH still picks the toolkit's cudart). Python gets only the carried packages
+# (xsep-run, which bench_torch starts, needs ONNX and protobuf from there), so that
+# torch loads its own CUDA libraries rather than the toolkit's.
+BIN_LD="${DEPS_LD:+$DEPS_LD:}${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}${CUDA_HOME:-/usr/local/cuda}/lib64"
+PY_LD="${DEPS_LD}${LD_LIBRARY_PATH:+${DEPS_LD:+:}$LD_LIBRARY_PATH}"
+bin() { LD_LIBRARY_PATH="$BIN_LD" "$@"; }
 PY=python3
 
 # ---- The machine -----------------------------------------------------------------
@@ -123,7 +146,7 @@ for cand in $candidates ${CUDNN_ROOT:-}; do
 done
 if [ -n "$cudnn_lib" ]; then
   cudnn_dir=$(dirname "$cudnn_lib")
-  export LD_LIBRARY_PATH="$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  BIN_LD="$cudnn_dir:$BIN_LD"
   log "cuDNN: $cudnn_lib ${cudnn_args[*]:-(no headers found: the finder searches the toolkit)}"
 else
   log "cuDNN: not found in torch's packages; the finder searches CUDNN_ROOT and the CUDA toolkit"
@@ -161,14 +184,20 @@ grep -E "^-- (xsep_bench|Found CUDNN)|^CMake Warning" "$LOG" | tail -3
 # One ninja call for everything this run needs (-k 0: one failure does not stop the
 # rest); then each binary counts only if ninja has nothing left to do for it, so a
 # stale binary from an earlier call is never run as if it were this tree's.
-targets=(xsep xsep_bench)
-[ "$with_graph" = ON ] && targets+=(xsep-run)
+# Only targets this tree has: ninja refuses the whole call for an unknown one
+# (no xsep_bench without Google Benchmark).
+have_target() { ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q "^$1:"; }
+targets=(xsep)
+have_target xsep_bench && targets+=(xsep_bench)
+[ "$with_graph" = ON ] && have_target xsep-run && targets+=(xsep-run)
 [ "$do_check" = 1 ] && [ "$with_tests" = ON ] && targets=(all)
 log "build (${targets[*]})"
 quiet ninja -C "$BUILD" -j "$JOBS" -k 0 "${targets[@]}" || log "the build had failures (see bench.log)"
 built() { ninja -C "$BUILD" -n "$1" 2>/dev/null | grep -q "no work to do"; }
 built xsep || { log "building libxsep failed"; tail -40 "$LOG"; exit 1; }
-built xsep_bench || { log "xsep_bench did not build (see bench.log)"; rm -f "$BUILD/bench/xsep_bench"; }
+if ! have_target xsep_bench || ! built xsep_bench; then
+  log "xsep_bench did not build (see bench.log)"; rm -f "$BUILD/bench/xsep_bench"
+fi
 if [ "$with_graph" = ON ] && ! built xsep-run; then log "xsep-run did not build (see bench.log)"; rm -f "$BUILD/xsep-run"; fi
 tests_built=0
 if [ "$do_check" = 1 ] && [ "$with_tests" = ON ]; then built all && tests_built=1; fi
@@ -176,7 +205,7 @@ xsep_run_args=()
 [ -x "$BUILD/xsep-run" ] && xsep_run_args=(--xsep-run "$PWD/$BUILD/xsep-run")
 log "built: $(cd "$BUILD" && ls libxsep.so bench/xsep_bench xsep-run tests/xsep_tests 2>/dev/null | tr '\n' ' ')"
 # The loader path the binaries ran with, for tools/ncu.sh on the same machine.
-printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$BUILD/run-env.sh"
+printf 'export LD_LIBRARY_PATH=%q\n' "$BIN_LD" >"$BUILD/run-env.sh"
 
 # ---- GPU tests: the kernels against the reference on this card, then compute-sanitizer ---
 # Before any timing: a kernel that is wrong on the GPU makes its numbers meaningless.
@@ -194,9 +223,11 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   # onnx, onnxruntime and pytest import.
   tests='^(api|kernels.*|graph_kernels.*|onnx_conformance.*|bad_models|bench_rows)$'
   $PY -c 'import numpy, onnx, onnxruntime, pytest' 2>/dev/null && tests='.*'
+  # With --deadline: keep ~2.5 min for ncu, the measurements and the report.
+  check_budget=$(fit "$check_budget" $(( do_ncu * 60 + 90 )))
   tc=$(( check_budget * 2 / 3 ))
   log "GPU tests: ctest -R '$tests' (at most ${tc}s)"
-  (cd "$BUILD" && timeout "$tc" ctest -j 8 --timeout $(( tc - 10 )) --output-on-failure -R "$tests") \
+  (cd "$BUILD" && bin timeout "$tc" ctest -j 8 --timeout $(( tc - 10 )) --output-on-failure -R "$tests") \
     >"$TMP/ctest.log" 2>&1
   rc=$?
   cat "$TMP/ctest.log" >>"$LOG"
@@ -211,7 +242,8 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
               sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/'
           } | sort -u | tr '\n' ' ')
   skipped=$(grep -c "(Skipped)" "$TMP/ctest.log"); [ "$skipped" = 0 ] && skipped=""
-  [ "$rc" -ne 0 ] && check_failed=1
+  # A failed test fails the check; being cut off by the time limit (124) does not.
+  { [ -n "$failed" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; }; } && check_failed=1
   check "ctest: ${summary}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
   if command -v compute-sanitizer >/dev/null; then
     # memcheck over every operator, dtype and layout (KernelRaceWide, 48 small cases) and
@@ -221,7 +253,7 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
       IFS=';' read -r tool filter share <<<"$run"
       ts=$(( (check_budget - ($(date +%s) - t_check)) / share )); [ "$ts" -lt 30 ] && ts=30
       log "compute-sanitizer $tool on $filter (at most ${ts}s)"
-      timeout "$ts" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
+      bin timeout "$ts" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
         "$BUILD/tests/xsep_tests" --gtest_filter="$filter" >"$TMP/$tool.log" 2>&1
       rc=$?
       cat "$TMP/$tool.log" >>"$LOG"
@@ -259,7 +291,17 @@ elif [ "$fresh_tree" = 1 ]; then
   log "WARNING: --no-check on a fresh machine (the earlier call's build is gone): no GPU test results this run"
 fi
 
+# ---- Nsight Compute (--ncu), before the measurements -----------------------------------
+if [ "$do_ncu" = 1 ]; then
+  tn=$(fit 60 90)
+  log "tools/ncu.sh --quick (at most ${tn}s)"
+  timeout "$tn" tools/ncu.sh --quick >>"$LOG" 2>&1 || log "ncu.sh exited with $? (see bench.log)"
+  [ -s "$RES/ncu.md" ] && tail -8 "$RES/ncu.md"
+fi
+
 # ---- Budget ----------------------------------------------------------------------------
+# With --deadline: the measurements end 70 s before it (their 60 s of grace, the report).
+budget=$(fit "$budget" 70)
 t_meas=$(date +%s)
 left() { echo $(( budget - ($(date +%s) - t_meas) )); }
 # The hard backstop of every measuring process: its own share plus some grace, but never
@@ -292,7 +334,7 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
     remaining=$(( bench_total - ($(date +%s) - t_bench) ))
     b=$(( remaining * pct / 100 )); [ "$b" -lt 10 ] && b=10
     log "xsep_bench $name (budget ${b}s)"
-    timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" --benchmark_filter="$filter" \
+    bin timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" --benchmark_filter="$filter" \
       --benchmark_out="$TMP/bench-$name.json" --benchmark_out_format=json "$ctx" \
       --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
     rc=$?
@@ -310,7 +352,7 @@ if [ "$do_bench" = 1 ] && [ -x "$BUILD/bench/xsep_bench" ]; then
     for variant in stream tiled; do
       b=$(( bench_total / 8 )); [ "$b" -lt 10 ] && b=10
       log "xsep_bench fused kernel forced to $variant (budget ${b}s)"
-      XSEP_XSEPCONV_KERNEL=$variant timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" \
+      XSEP_XSEPCONV_KERNEL=$variant bin timeout "$(hard $(( b + 60 )))" "$BUILD/bench/xsep_bench" \
         --benchmark_filter="$XSEP_BENCH_FUSED_DRAM" \
         --benchmark_out="$TMP/bench-$variant.json" --benchmark_out_format=json "$ctx" \
         --xsep_samples=$samples --xsep_budget_s="$b" >>"$LOG" 2>&1
@@ -353,7 +395,8 @@ if [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
   [ "$do_e2e" = 1 ] || targs+=(--no-e2e)
   log "bench_torch.py (budget ${tb}s, kernels ${kb}s)"
   log_from=$(( $(wc -l <"$LOG") + 1 ))
-  PYTHONUNBUFFERED=1 timeout "$(hard $(( tb + 120 )))" $PY python_ref/bench_torch.py "${targs[@]}" >>"$LOG" 2>&1
+  PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$PY_LD" timeout "$(hard $(( tb + 120 )))" $PY python_ref/bench_torch.py \
+    "${targs[@]}" >>"$LOG" 2>&1
   rc=$?
   [ "$rc" -ne 0 ] && log "bench_torch.py exited with $rc: $(grep -v '^\[bench' "$LOG" | tail -1)"
   tail -n +"$log_from" "$LOG" | grep -E "FAIL|failed|error" | grep -iv "error_occurred" | tail -5

@@ -15,7 +15,9 @@
 # Writes $OUT/ncu.md (the table, also printed last) and $OUT/ncu.json, or bench/results/raw/.
 # Never changes the GPU's clocks (--clock-control none).
 set -uo pipefail
+shopt -s nullglob  # no log at all: ncu_table.py says so instead of reading a literal '*'
 cd "$(dirname "$0")/.." || exit 1
+export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"  # ncu beside nvcc, as bench.sh has it
 BIN=build-bench/bench/xsep_bench
 [ -x "$BIN" ] || { echo "ncu.sh: $BIN not found: run tools/bench.sh first (same machine)" >&2; exit 2; }
 command -v ncu >/dev/null || { echo "ncu.sh: ncu is not on PATH" >&2; exit 2; }
@@ -39,7 +41,7 @@ profile() {  # variant kernel_regex row [env...]
   local variant="$1" regex="$2" row="$3"; shift 3
   local log="$LOGS/${variant}__${row//\//\~}.csv"
   echo "ncu: $variant $row"
-  env "$@" timeout 120 ncu --clock-control none --csv --page raw --metrics "$METRICS" \
+  env "$@" timeout 120 ncu --clock-control none --csv --page raw --print-units base --metrics "$METRICS" \
     -k "regex:$regex" --launch-count 1 --log-file "$log" \
     "$BIN" --benchmark_filter="^$row/" --xsep_samples=1 --xsep_budget_s=30 >"$LOGS/stdout.txt" 2>&1 ||
     { echo "  ncu exited with $?: $(tail -2 "$LOGS/stdout.txt" | tr '\n' ' ')"; tail -3 "$log" 2>/dev/null; }
@@ -53,5 +55,7 @@ for r in "${kxk[@]}"; do
   profile dwkxk 'dwconv_kernel' "dwkxk/$r"
 done
 
-python3 bench/ncu_table.py "$LOGS"/*__*.csv --json "$RES/ncu.json" | tee "$RES/ncu.md"
+logs=("$LOGS"/*__*.csv)
+[ ${#logs[@]} -gt 0 ] || { echo "ncu.sh: no profile was written (see the lines above)" >&2; rm -rf "$LOGS"; exit 1; }
+python3 bench/ncu_table.py "${logs[@]}" --json "$RES/ncu.json" | tee "$RES/ncu.md"
 rm -rf "$LOGS"

@@ -5,11 +5,12 @@
 #   2. configure and build tests/install (find_package(xsep), plain C) against it;
 #   3. run its consumers, and the installed xsep-run, with nothing on
 #      LD_LIBRARY_PATH: the installed files must find each other themselves.
-# usage: check_install.sh BUILD_DIR C_COMPILER
+# usage: check_install.sh BUILD_DIR C_COMPILER GENERATOR (the build's own: the
+# machine may have ninja and no make)
 # ONNX's node test models come from XSEP_ONNX_NODE_TESTDATA, as in the
 # conformance test (default: the Debian package libonnx-testdata).
 set -euo pipefail
-build=$1 cc=$2
+build=$1 cc=$2 generator=$3
 node_data=${XSEP_ONNX_NODE_TESTDATA:-/usr/share/libonnx-testdata/data/node}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -17,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 unset LD_LIBRARY_PATH
 
 cmake --install "$build" --prefix "$work/prefix" >"$work/install.log" || { cat "$work/install.log"; exit 1; }
-cmake -S "$here" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_C_COMPILER="$cc" \
+cmake -S "$here" -B "$work/consumer" -G "$generator" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; exit 1; }
 grep "found xsep" "$work/configure.log"
 cmake --build "$work/consumer" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
