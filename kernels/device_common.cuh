@@ -52,8 +52,11 @@ inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes) {
   if (cudaError_t e = cudaGetDevice(&device)) return e;
   std::lock_guard<std::mutex> lock(*mutex);
   size_t& have = (*largest)[{device, kernel}];
-  if (bytes > have) have = bytes;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(have));
+  const size_t want = bytes > have ? bytes : have;
+  const cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(want));
+  if (e == cudaSuccess) have = want;  // a refused size is not asked for again by smaller launches
+  return e;
 }
 #endif
 

@@ -23,9 +23,11 @@
 #                bench_torch without torch.compile; end to end with fewer iterations.
 #   --ncu        after the tests, before the measurements: tools/ncu.sh --quick (Nsight
 #                Compute counters of the fused kernels, ncu.md / ncu.json), at most 60 s.
-#   --deadline S the whole script ends within S seconds of its start (the device call's
-#                timeout_s minus a margin): the tests, ncu and the measurements are cut
-#                to fit, in that order of priority, and the report still comes out.
+#   --deadline S the whole script ends within about S seconds of its start (the device
+#                call's timeout_s minus a margin of 30 s): the tests, ncu and the
+#                measurements are cut to fit, in that order of priority, and the report
+#                still comes out. The build is not cut, and each measuring part keeps a
+#                floor of 10-30 s, so a build that eats nearly all of S overruns it.
 #   --no-check   skip the GPU tests (a second call on the same machine: they ran in the
 #                first; the build tree is shared).
 #   --check-budget S  at most S seconds for the tests (default 240): 2/3 for ctest, the
@@ -35,7 +37,8 @@
 #                (tools/gpu-check.sh).
 #
 # Everything goes to $OUT when set (the device tool brings back at most 8 files from
-# there: bench.log, xsep_bench.json, bench_torch.json and the report's .json/.md/.png),
+# there: bench.log, xsep_bench.json, bench_torch.json, the report's .json/.md/.png and,
+# with --ncu, ncu.md/.json: 8),
 # else to bench/results/ (report files) and bench/results/raw/ (the rest). The build is
 # in build-bench/. Nothing here changes the GPU's settings.
 set -uo pipefail
@@ -186,7 +189,9 @@ grep -E "^-- (xsep_bench|Found CUDNN)|^CMake Warning" "$LOG" | tail -3
 # stale binary from an earlier call is never run as if it were this tree's.
 # Only targets this tree has: ninja refuses the whole call for an unknown one
 # (no xsep_bench without Google Benchmark).
-have_target() { ninja -C "$BUILD" -t targets all 2>/dev/null | grep -q "^$1:"; }
+# (grep reads to the end: with -q it would exit at the first match, ninja would die of
+# SIGPIPE, and pipefail would call the target missing.)
+have_target() { ninja -C "$BUILD" -t targets all 2>/dev/null | grep "^$1:" >/dev/null; }
 targets=(xsep)
 have_target xsep_bench && targets+=(xsep_bench)
 [ "$with_graph" = ON ] && have_target xsep-run && targets+=(xsep-run)
@@ -236,22 +241,33 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
     summary="stopped after ${tc}s (exit $rc): $(grep -cE 'Test +#[0-9]+: .* Passed' "$TMP/ctest.log") passed,"
     summary+=" $(grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -cvE 'Passed|Skipped') failed so far"
   fi
+  # Failed tests, and tests cut off by ctest's per-test limit (reported, not failed).
   failed=$( { sed -n '/The following tests FAILED/,$p' "$TMP/ctest.log" | grep -E '^\s+[0-9]+ - ' |
-              sed -E 's/^\s+[0-9]+ - //; s/ \(.*//'
-            grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -vE 'Passed|Skipped' |
+              grep -v '(Timeout)' | sed -E 's/^\s+[0-9]+ - //; s/ \(.*//'
+            grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -vE 'Passed|Skipped|Timeout' |
               sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/'
           } | sort -u | tr '\n' ' ')
+  cut_off=$(grep -E 'Test +#[0-9]+: .*Timeout' "$TMP/ctest.log" |
+            sed -E 's/.*Test +#[0-9]+: ([^ ]+) .*/\1/' | sort -u | tr '\n' ' ')
   skipped=$(grep -c "(Skipped)" "$TMP/ctest.log"); [ "$skipped" = 0 ] && skipped=""
-  # A failed test fails the check; being cut off by the time limit (124) does not.
-  { [ -n "$failed" ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; }; } && check_failed=1
-  check "ctest: ${summary}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}"
+  # A failed test fails the check; being cut off by a time limit (ctest's per-test one,
+  # or timeout's 124 for the whole run) does not. ctest exits 8 for either.
+  [ -n "$failed" ] && check_failed=1
+  [ -z "$failed" ] && [ -z "$cut_off" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && check_failed=1
+  check "ctest: ${summary}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}${cut_off:+; cut off by the time limit: $cut_off}"
   if command -v compute-sanitizer >/dev/null; then
     # memcheck over every operator, dtype and layout (KernelRaceWide, 48 small cases) and
     # the race subset; racecheck, the slower, over the race subset. memcheck may take half
     # of what is left of the check budget, racecheck the rest.
     for run in "memcheck;KernelRace/*:KernelRaceWide/*;2" "racecheck;KernelRace/*;1"; do
       IFS=';' read -r tool filter share <<<"$run"
-      ts=$(( (check_budget - ($(date +%s) - t_check)) / share )); [ "$ts" -lt 30 ] && ts=30
+      # Within the check budget (already cut to --deadline): no floor that would overrun it.
+      left_check=$(( check_budget - ($(date +%s) - t_check) ))
+      if [ "$left_check" -lt 20 ]; then
+        check "$tool ($filter): not run (${left_check}s left of the check budget)"
+        continue
+      fi
+      ts=$(( left_check / share ))
       log "compute-sanitizer $tool on $filter (at most ${ts}s)"
       bin timeout "$ts" compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 \
         "$BUILD/tests/xsep_tests" --gtest_filter="$filter" >"$TMP/$tool.log" 2>&1
@@ -295,8 +311,8 @@ fi
 if [ "$do_ncu" = 1 ]; then
   tn=$(fit 60 90)
   log "tools/ncu.sh --quick (at most ${tn}s)"
-  timeout "$tn" tools/ncu.sh --quick >>"$LOG" 2>&1 || log "ncu.sh exited with $? (see bench.log)"
-  [ -s "$RES/ncu.md" ] && tail -8 "$RES/ncu.md"
+  tools/ncu.sh --quick --seconds "$tn" >>"$LOG" 2>&1 || log "ncu.sh exited with $? (see bench.log)"
+  [ -s "$RAW/ncu.md" ] && tail -8 "$RAW/ncu.md"  # ncu.sh writes to $OUT or bench/results/raw
 fi
 
 # ---- Budget ----------------------------------------------------------------------------

@@ -5,7 +5,13 @@
 # Runs on the lent GPU machine after tools/bench.sh, on the same warm machine (it uses
 # bench.sh's build in build-bench/; nothing is rebuilt).
 #
-#   tools/ncu.sh [--quick]
+#   tools/ncu.sh [--quick] [--seconds S]
+#
+# --seconds S: stop within S seconds (each row's ncu gets at most what is left, and at
+# most 120 s; rows that no longer fit are skipped and named). A limit from outside
+# (timeout tools/ncu.sh) would not reach ncu: each row's `timeout` runs it in a
+# process group of its own, which is what lets it stop ncu and the profiled
+# xsep_bench together.
 #
 # One ncu process per (variant, row): the first launch of the row's xsep kernel (the
 # output check, on a cold cache: ncu flushes caches before each replay pass) is
@@ -28,7 +34,18 @@ LOGS=$(mktemp -d /tmp/xsep-ncu.XXXXXX)
 METRICS=$(python3 -c 'import sys; sys.path.insert(0, "bench"); import ncu_table; print(",".join(ncu_table.METRICS))')
 
 shape=N64_C96_56x56
-if [ "${1:-}" = "--quick" ]; then
+quick=0 seconds=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --seconds) seconds="$2"; shift ;;
+    *) echo "ncu.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+t_end=$(( $(date +%s) + seconds ))
+
+if [ "$quick" = 1 ]; then
   fused=("f16/nhwc/$shape/k7/s1")
   kxk=()
 else
@@ -40,8 +57,14 @@ fi
 profile() {  # variant kernel_regex row [env...]
   local variant="$1" regex="$2" row="$3"; shift 3
   local log="$LOGS/${variant}__${row//\//\~}.csv"
-  echo "ncu: $variant $row"
-  env "$@" timeout 120 ncu --clock-control none --csv --page raw --print-units base --metrics "$METRICS" \
+  local limit=120
+  if [ "$seconds" -gt 0 ]; then
+    local left=$(( t_end - $(date +%s) ))
+    [ "$left" -lt 15 ] && { echo "ncu: $variant $row skipped (${left}s left of --seconds $seconds)"; return; }
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
+  echo "ncu: $variant $row (at most ${limit}s)"
+  env "$@" timeout "$limit" ncu --clock-control none --csv --page raw --print-units base --metrics "$METRICS" \
     -k "regex:$regex" --launch-count 1 --log-file "$log" \
     "$BIN" --benchmark_filter="^$row/" --xsep_samples=1 --xsep_budget_s=30 >"$LOGS/stdout.txt" 2>&1 ||
     { echo "  ncu exited with $?: $(tail -2 "$LOGS/stdout.txt" | tr '\n' ' ')"; tail -3 "$log" 2>/dev/null; }

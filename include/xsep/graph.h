@@ -7,7 +7,7 @@
  * A graph belongs to the device current at load; run, time and destroy make it
  * current for the call and restore the caller's. Calls on one graph from
  * several threads are serialised; different graphs are independent. Load,
- * run and destroy switch this thread to the Relaxed stream-capture mode for
+ * run, time and destroy switch this thread to the Relaxed stream-capture mode for
  * the call, so they work during a caller's cudaStreamCaptureModeGlobal
  * capture without invalidating it. */
 #ifndef XSEP_GRAPH_H_

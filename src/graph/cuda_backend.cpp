@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <sstream>
 
 #include "memory_plan.h"
@@ -112,7 +113,10 @@ struct CudaBackend::Impl {
   // Releases whatever was acquired, also when the constructor threw midway,
   // on the graph's device.
   ~Impl() {
-    DeviceScope on(device);
+    // device < 0: the constructor stopped before it knew the device (no GPU);
+    // nothing was allocated, and the scope would only leave an error behind.
+    std::optional<DeviceScope> on;
+    if (device >= 0) on.emplace(device);
 #if !defined(XSEP_EMU)
     if (exec) cudaGraphExecDestroy(exec);
     if (stream) cudaStreamDestroy(stream);

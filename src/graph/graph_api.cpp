@@ -66,7 +66,10 @@ std::string reference_summary(const xsep::graph::Graph& g) {
     }
     macs += m;
     std::string shape;
-    for (size_t d = 0; d < ys.size(); ++d) shape += (d ? "x" : "") + std::to_string(ys[d]);
+    for (size_t d = 0; d < ys.size(); ++d) {
+      if (d) shape += 'x';  // (not "x" + to_string: GCC 12 warns -Wrestrict on it)
+      shape += std::to_string(ys[d]);
+    }
     char line[512];
     std::snprintf(line, sizeof line, "  %3zu  %-20s %-40s -> %-16s %9.2f MMAC\n", i, n.op.c_str(), n.name.c_str(),
                   shape.c_str(), m / 1e6);
