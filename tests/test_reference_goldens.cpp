@@ -90,7 +90,12 @@ TEST_P(ReferenceGoldenCase, MatchesFloat64Golden) {
   }
   ASSERT_EQ(s, XSEP_STATUS_SUCCESS) << xsep_status_string(s) << ": " << xsep_last_error();
 
-  EXPECT_TRUE(matches_reference(g.tensors.at("y"), decode(y_bytes.data(), y_count, dtype), dtype));
+  const std::vector<double> got = decode(y_bytes.data(), y_count, dtype);
+  EXPECT_TRUE(matches_reference(g.tensors.at("y"), got, dtype));
+  // Tighter than SPEC 5, which bounds the kernels: the oracle accumulates in
+  // double and rounds once, to nearest (a float32 accumulator, or rounding
+  // toward zero, passes SPEC 5's bounds on these cases but not this).
+  EXPECT_TRUE(rounds_to_nearest(g.tensors.at("y"), got, dtype, 1e-12));
   for (size_t i = y_count * elem; i < y_bytes.size(); ++i) {
     ASSERT_EQ(y_bytes[i], 0xFF) << "write past the end of y at byte " << i;
   }

@@ -115,29 +115,33 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 }
 
 namespace {
-// Spacing of binary16 values at magnitude v: 2^-24 below 2^-14 (subnormals),
-// else 2^(e - 10) for v in [2^e, 2^(e+1)).
-double f16_ulp(double v) {
-  if (v < std::ldexp(1.0, -14)) return std::ldexp(1.0, -24);
+// Spacing of the dtype's values at magnitude v >= 0 (p mantissa bits, smallest
+// normal 2^emin): 2^(emin - p + 1) among the subnormals, else 2^(e - p + 1)
+// for v in [2^e, 2^(e+1)). binary16: p = 11, emin = -14; binary32: 24, -126.
+double ulp_at(double v, xsep_dtype dtype) {
+  const int p = dtype == XSEP_DTYPE_F16 ? 11 : 24, emin = dtype == XSEP_DTYPE_F16 ? -14 : -126;
+  if (v < std::ldexp(1.0, emin)) return std::ldexp(1.0, emin - p + 1);
   int e;
-  std::frexp(v, &e);  // v = m * 2^e, m in [0.5, 1)
-  return std::ldexp(1.0, e - 1 - 10);
+  std::frexp(v, &e);  // v = m * 2^e, m in [0.5, 1): v in [2^(e-1), 2^e)
+  return std::ldexp(1.0, e - 1 - p + 1);
 }
 }  // namespace
 
-::testing::AssertionResult within_one_f16_ulp(const std::vector<double>& ref, const std::vector<double>& got) {
+::testing::AssertionResult rounds_to_nearest(const std::vector<double>& ref, const std::vector<double>& got,
+                                             xsep_dtype dtype, double floor_rel) {
   if (ref.size() != got.size())
     return ::testing::AssertionFailure() << "size mismatch: ref " << ref.size() << " vs got " << got.size();
   double max_ref = 0;
   for (double r : ref)
     if (std::isfinite(r)) max_ref = std::max(max_ref, std::fabs(r));
-  const double floor = 1e-5 * max_ref;
+  const double floor = floor_rel * max_ref;
   size_t over = 0;
   std::ostringstream bad;
+  bad.precision(17);
   for (size_t i = 0; i < ref.size(); ++i) {
     if (!std::isfinite(ref[i])) continue;
     const double e = std::fabs(got[i] - ref[i]);
-    const double bound = f16_ulp(std::max(std::fabs(got[i]), std::fabs(ref[i]))) + floor;
+    const double bound = 0.5 * ulp_at(std::max(std::fabs(got[i]), std::fabs(ref[i])), dtype) + floor;
     if (!(e <= bound)) {
       if (over < 5) bad << "\n  [" << i << "] got " << got[i] << ", ref " << ref[i] << ", |diff| " << e
                         << " > " << bound;
@@ -145,9 +149,9 @@ double f16_ulp(double v) {
     }
   }
   if (over)
-    return ::testing::AssertionFailure() << over << " of " << ref.size()
-                                         << " float16 elements differ from the reference by more than 1 ulp + "
-                                         << floor << bad.str();
+    return ::testing::AssertionFailure() << over << " of " << ref.size() << " elements are not the reference rounded to the nearest "
+                                         << (dtype == XSEP_DTYPE_F16 ? "float16" : "float32") << " (half an ulp + "
+                                         << floor << ")" << bad.str();
   return ::testing::AssertionSuccess();
 }
 

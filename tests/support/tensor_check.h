@@ -31,15 +31,21 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 ::testing::AssertionResult matches_reference(const std::vector<double>& ref,
                                              const std::vector<double>& got, xsep_dtype dtype);
 
-// float16 outputs of a kernel that accumulates in float32 and rounds once
-// (SPEC 2: accumulation is float32; 2.5: intermediates stay float32), against
-// a reference rounded once from float64: both round nearly the same value, so
-// every element is within 1 ulp of binary16 at max(|got|, |ref|), plus a floor
-// of 1e-5 * max|ref| for float32's own error where a sum cancels. Catches what
-// SPEC 5's bounds allow (4e-3 * max|ref| is ~8 ulps at the top of the range and
-// more below it): float16 arithmetic or a float16 intermediate. Non-finite
-// reference elements are skipped (matches_reference* judge them).
-::testing::AssertionResult within_one_f16_ulp(const std::vector<double>& ref, const std::vector<double>& got);
+// Outputs of dtype against the unrounded reference (float64, or a float32
+// output for float16 results, 2^-24 relative): each element is the reference
+// rounded to the nearest value of dtype, within half an ulp at
+// max(|got|, |ref|), plus a floor of floor_rel * max|ref| for the arithmetic's
+// own error where a sum cancels. Non-finite reference elements are skipped
+// (matches_reference* judge them).
+//   - Kernels, float16, floor 1e-5 (float32 accumulation): SPEC 2's float32
+//     accumulation and round to nearest even on store, 2.5's float32
+//     intermediates. SPEC 5's bounds (4e-3 * max|ref|, ~8 ulps at the top of
+//     the range) let through a float16 intermediate, float16 arithmetic or
+//     rounding toward zero; this does not.
+//   - The C reference against the float64 goldens, floor 1e-12: it accumulates
+//     in double and rounds once (reference.h).
+::testing::AssertionResult rounds_to_nearest(const std::vector<double>& ref, const std::vector<double>& got,
+                                             xsep_dtype dtype, double floor_rel);
 
 // The same for outputs of inputs that hold NaN: NaN exactly where the reference
 // has NaN (PyTorch's and ONNX Runtime's propagation), the contract above on
