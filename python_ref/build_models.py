@@ -203,8 +203,9 @@ class _Builder:
         return y, p
 
 
-def build_mbv3s(variant="mbv3s", seed=DEFAULT_SEED):
-    """Returns (onnx.ModelProto, weights). weights mirrors torchvision's module tree:
+def build_mbv3s(variant="mbv3s", seed=DEFAULT_SEED, plan=None):
+    """Returns (onnx.ModelProto, weights). plan: the blocks' DwPlans (tests build other
+    mixes of K x K and XSepConv stages with it), default depthwise_plan(variant). weights mirrors torchvision's module tree:
     {"stem", "blocks": [11 dicts], "last", "fc1", "fc2"}; a conv entry is
     {"weight": [Cout, Cin/g, kh, kw], "bn": {"gamma", "beta", "mean", "var"}}; a block is
     {"cfg": BlockCfg (k as built), "expand": conv|None, "dw": conv|None (KxK),
@@ -214,7 +215,10 @@ def build_mbv3s(variant="mbv3s", seed=DEFAULT_SEED):
     weights = {"variant": variant, "seed": seed, "bn_eps": BN_EPS, "blocks": []}
     x, weights["stem"] = b.conv_bn("stem", "input", (STEM_CHANNELS, 3, 3, 3), 1,
                                    [1, 1, 1, 1], [2, 2], "HARDSWISH")
-    for cfg, plan in zip(MBV3S_BLOCKS, depthwise_plan(variant)):
+    plans = depthwise_plan(variant) if plan is None else plan
+    if len(plans) != len(MBV3S_BLOCKS):
+        raise ValueError(f"plan has {len(plans)} entries; expected one per block ({len(MBV3S_BLOCKS)})")
+    for cfg, plan in zip(MBV3S_BLOCKS, plans):
         p, k, s, c, act = f"block{cfg.index}", plan.k, cfg.stride, cfg.exp, cfg.act
         blk = {"cfg": BlockCfg(cfg.index, cfg.cin, k, cfg.exp, cfg.cout, cfg.se, act, s),
                "expand": None, "dw": None, "xsep": None, "se": None}

@@ -8,10 +8,11 @@ in an XSEP_DEVICE=emu build). Largest differences are printed for the record.
 import subprocess
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
-from python_ref import build_models
+from python_ref import build_models, xsep_ref
 from python_ref.tests.runner_support import BACKENDS, XSEP_RUN, needs_xsep_run, xsep_run
 MODELS = ["mbv3s", "mbv3s-xsep", "mbv3s-xsep-k7"]
 
@@ -50,6 +51,34 @@ def check(model_dir, tmp_path, name, backend, extra=(), batch=1, bound=1e-4, env
 @pytest.mark.parametrize("name", MODELS)
 def test_matches_onnxruntime(model_dir, tmp_path, name, backend):
     check(model_dir, tmp_path, name, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_odd_count_of_2x2_layers_ends_symmetric(tmp_path, backend):
+    # SPEC 3: with an odd number N of 2x2 layers the last one is SYMMETRIC, which the
+    # model spells Split -> four directional 2x2 convs -> Concat, and the cuda backend
+    # must recognise as one XSepConv chain. The three networks have N = 6 and 8, so this
+    # builds N = 7: mbv3s-xsep-k7 with block 9 kept as its 5x5 K x K.
+    kinds = [("kxk", 5) if b.index == 9 else ("kxk", b.k) if b.k == 3 else ("xsep", 7)
+             for b in build_models.MBV3S_BLOCKS]
+    n_2x2 = sum(kind == "xsep" for kind, _ in kinds)
+    assert n_2x2 == 7
+    schedule = iter(xsep_ref.padding_schedule(n_2x2))
+    plan = [build_models.DwPlan(kind, k, next(schedule) if kind == "xsep" else None) for kind, k in kinds]
+    assert plan[-1].direction == "SYMMETRIC"
+    model, _ = build_models.build_mbv3s("mbv3s-xsep-k7", plan=plan)
+    assert [n.op_type for n in model.graph.node].count("Split") == 1
+    path = tmp_path / "mbv3s-xsep-k7-odd.onnx"
+    onnx.save(model, str(path))
+    x = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    got, stdout = run_xsep(path, x, tmp_path, backend)
+    diff = np.abs(got.astype(np.float64) - expected).max()
+    print(f"\nN = 7 [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
+    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+    if backend == "cuda":  # the SYMMETRIC chain fused into one xsep_xsepconv launch
+        assert any("block11" in line and "xsepconv" in line.lower() and "SYM" in line
+                   for line in stdout.splitlines()), stdout
 
 
 # The cuda backend's other activation formats, one network each: NHWC float32
