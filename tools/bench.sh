@@ -255,6 +255,17 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   [ -n "$failed" ] && check_failed=1
   [ -z "$failed" ] && [ -z "$cut_off" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && check_failed=1
   check "ctest: ${summary}${skipped:+, $skipped skipped}${failed:+; FAILED: $failed}${cut_off:+; cut off by the time limit: $cut_off}"
+  # The networks against torchvision's own mobilenet_v3_small with the same weights
+  # (python_ref/tests/test_build_models.py): skipped wherever torch is missing, as on
+  # CI, so run here, where python3 has torch and torchvision. A few seconds on the CPU.
+  if LD_LIBRARY_PATH="$PY_LD" $PY -c 'import torch, torchvision, onnxruntime, pytest' 2>/dev/null; then
+    LD_LIBRARY_PATH="$PY_LD" timeout 120 $PY -m pytest -q -p no:cacheprovider \
+      python_ref/tests/test_build_models.py -k torchvision >"$TMP/torchvision.log" 2>&1
+    rc=$?
+    cat "$TMP/torchvision.log" >>"$LOG"
+    [ "$rc" -ne 0 ] && check_failed=1
+    check "mbv3s vs torchvision: exit $rc: $(grep -E '[0-9]+ (passed|failed|skipped)' "$TMP/torchvision.log" | tail -1)"
+  fi
   if command -v compute-sanitizer >/dev/null; then
     # memcheck over every operator, dtype and layout (KernelRaceWide, 48 small cases) and
     # the race subset; racecheck, the slower, over the race subset. memcheck may take half
