@@ -176,60 +176,144 @@ def pick(rows, **kw):
 
 # ---------------------------------------------------------------- targets (issue 5 section 5)
 
-def _target(name, values, threshold, unit, how):
-    """values: [(ratio, where)]; met when the worst (smallest) ratio reaches threshold."""
+DRAM_KS = (3, 5, 7, 9, 13, 31)
+
+
+def _target(name, values, threshold, unit, how, expected=None, failed=()):
+    """values: [(ratio, where)]. expected: the `where` labels of a complete measurement
+    (None: whatever was measured). failed: `where` labels of rows this target needs whose
+    run failed (not a budget skip). The status:
+      - "failed rows": a row the target needs failed (a wrong output, a launch error), so
+        neither met nor missed can be said, whatever the other rows show;
+      - "not measured": no value;
+      - "missed": the worst value is below the threshold (a miss on a subset is a miss);
+      - "met on a subset": every value reaches it, but expected rows are missing (a --quick
+        run, a budget cut): the missing ones are listed;
+      - "met"."""
+    failed = sorted(set(failed))
+    have = {w for _, w in values}
+    missing = sorted(set(expected) - have) if expected is not None else []
+    base = {"target": name, "threshold": threshold, "unit": unit, "how": how, "failed": failed,
+            "missing": missing, "values": [{"value": v, "at": w} for v, w in values]}
     if not values:
-        return {"target": name, "status": "not measured", "measured": None, "worst_at": None,
-                "threshold": threshold, "unit": unit, "how": how, "values": []}
+        return dict(base, status="failed rows" if failed else "not measured", measured=None, worst_at=None)
     worst = min(values, key=lambda v: v[0])
-    return {"target": name, "status": "met" if worst[0] >= threshold else "missed",
-            "measured": worst[0], "worst_at": worst[1], "threshold": threshold, "unit": unit,
-            "how": how, "values": [{"value": v, "at": w} for v, w in values],
-            "median": statistics.median(v for v, _ in values)}
+    if failed:
+        status = "failed rows"
+    elif worst[0] < threshold:
+        status = "missed"
+    elif missing:
+        status = "met on a subset"
+    else:
+        status = "met"
+    return dict(base, status=status, measured=worst[0], worst_at=worst[1],
+                median=statistics.median(v for v, _ in values))
 
 
-def evaluate_targets(rows, torch_doc):
+def failed_rows(errors):
+    """xsep_bench's errored rows, parsed like derive()'s rows, without the budget skips
+    (those rows were not measured; they did not fail)."""
+    out = []
+    for name, msg in errors:
+        p = parse_name(name)
+        if p is None or str(msg).startswith("skipped"):
+            continue
+        out.append({"op": p["op"], "dtype": p["dt"], "layout": p["lay"], "shape": shape_key(p["n"], p["c"], p["h"], p["w"]),
+                    "k": p["k"], "stride": p["s"], "dram": (p["n"], p["c"], p["h"], p["w"]) in DRAM_SHAPES,
+                    "message": msg})
+    return out
+
+
+def torch_row_failed(r):
+    """A bench_torch kernel row that ran and failed: an error other than a budget skip,
+    or (our rows) an output check that did not pass."""
+    err = r.get("error")
+    if err and not str(err).startswith("skipped"):
+        return True
+    return r.get("variant", "").startswith("ours") and r.get("check") is not None and not r["check"].get("ok")
+
+
+def evaluate_targets(rows, torch_doc, errors=()):
     t = []
     fused = lambda **kw: pick(rows, op="xsepconv", dram=True, **kw)  # noqa: E731
+    dram_shapes = sorted(shape_key(*s) for s in DRAM_SHAPES)
+    bad = failed_rows(errors)
 
-    def pct(rs):
-        return [(r["pct_copy"], f"{r['shape']} K={r['k']}") for r in rs if r["pct_copy"] is not None]
+    def failed(ops, label, **kw):
+        """Labels of failed DRAM rows of `ops` matching kw; a copy row (no layout, no K)
+        matches any layout and K."""
+        return [label(e) for e in bad if e["op"] in ops and e["dram"] and
+                all(e.get(a) is None or e.get(a) == v for a, v in kw.items())]
+
+    def pct(rs, with_dtype=False):
+        return [(r["pct_copy"], (f"{r['dtype']} " if with_dtype else "") + f"{r['shape']} K={r['k']}")
+                for r in rs if r["pct_copy"] is not None]
 
     how_bw = "fused xsepconv, DRAM shapes, every K; worst case over shapes and K (% of copy GB/s)"
-    t.append(_target("XSepConv f16 NHWC stride 1 >= 80% of copy", pct(fused(dtype="f16", layout="nhwc", stride=1)),
-                     80.0, "%", how_bw))
-    t.append(_target("XSepConv f32 NHWC stride 1 >= 75% of copy", pct(fused(dtype="f32", layout="nhwc", stride=1)),
-                     75.0, "%", how_bw + "; read as NHWC like the f16 target"))
+    for dt, need in (("f16", 80.0), ("f32", 75.0)):
+        lays = ("nhwc",) if dt == "f16" else ("nhwc", "nchw")
+        vals, exp, fail = [], [], []
+        for lay in lays:
+            tag = f"{lay.upper()} " if len(lays) > 1 else ""
+            vals += [(v, tag + w) for v, w in pct(fused(dtype=dt, layout=lay, stride=1))]
+            exp += [f"{tag}{shp} K={k}" for shp in dram_shapes for k in DRAM_KS]
+            fail += failed(("xsepconv", "copy"), lambda e, tag=tag: f"{tag}{e['shape']} K={e['k']}",
+                           dtype=dt, layout=lay, stride=1)
+        name = (f"XSepConv f16 NHWC stride 1 >= 80% of copy" if dt == "f16"
+                else "XSepConv f32 stride 1 (NHWC and NCHW) >= 75% of copy")
+        t.append(_target(name, vals, need, "%", how_bw, exp, fail))
     t.append(_target("XSepConv stride 2 (f16 and f32 NHWC) >= 65% of copy",
-                     pct(fused(layout="nhwc", stride=2)), 65.0, "%", how_bw))
+                     pct(fused(layout="nhwc", stride=2), with_dtype=True), 65.0, "%", how_bw,
+                     [f"{dt} {shp} K={k}" for dt in ("f16", "f32") for shp in dram_shapes for k in DRAM_KS],
+                     failed(("xsepconv", "copy"), lambda e: f"{e['dtype']} {e['shape']} K={e['k']}",
+                            layout="nhwc", stride=2)))
     for k, need in ((5, 1.5), (7, 2.0), (9, 3.0)):
         for dt, lay in (("f16", "nhwc"), ("f32", "nchw")):
             vals = [(r["x_cudnn"], r["shape"]) for r in fused(dtype=dt, layout=lay, stride=1, k=k)
                     if r["x_cudnn"] is not None]
             t.append(_target(f"XSepConv vs cuDNN KxK, K={k}, {dt} {lay.upper()} >= {need}x", vals, need, "x",
-                             "cuDNN median / fused median, DRAM shapes, stride 1; worst shape"))
+                             "cuDNN median / fused median, DRAM shapes, stride 1; worst shape", dram_shapes,
+                             failed(("xsepconv", "cudnn"), lambda e: e["shape"], dtype=dt, layout=lay, stride=1,
+                                    k=k)))
     for k in (3, 5):
         vals = [(r["x_cudnn"], r["shape"]) for r in pick(rows, op="dwkxk", dram=True, dtype="f16", layout="nhwc",
                                                          stride=1, k=k) if r["x_cudnn"] is not None]
         t.append(_target(f"our KxK vs cuDNN, K={k}, f16 NHWC >= 1.0x", vals, 1.0, "x",
-                         "cuDNN median / dwkxk median, DRAM shapes, stride 1; worst shape"))
-    # From bench_torch.py.
+                         "cuDNN median / dwkxk median, DRAM shapes, stride 1; worst shape", dram_shapes,
+                         failed(("dwkxk", "cudnn"), lambda e: e["shape"], dtype="f16", layout="nhwc", stride=1,
+                                k=k)))
+    # From bench_torch.py. A row with an error other than a budget skip, or whose output
+    # check failed, fails the targets that use its variant.
     kern = (torch_doc or {}).get("kernels", [])
 
     def tus(variant, **kw):
         return {(r["shape"], r["k"], r["stride"], r["dtype"], r["layout"]): r["us"] for r in kern
-                if r.get("variant") == variant and r.get("us") and all(r.get(a) == b for a, b in kw.items())}
+                if r.get("variant") == variant and r.get("us") and not torch_row_failed(r)
+                and all(r.get(a) == b for a, b in kw.items())}
+
+    def tfail(variants, **kw):
+        return [f"{r.get('variant')} {r.get('shape')} K={r.get('k')}" for r in kern
+                if r.get("variant") in variants and torch_row_failed(r) and all(r.get(a) == b for a, b in kw.items())]
 
     ours, native = tus("ours_kxk", k=7, dtype="f32", layout="nchw"), tus("torch_native_kxk", k=7, dtype="f32",
                                                                          layout="nchw")
     vals = [(native[key] / ours[key], f"{key[0]} s{key[2]}") for key in ours if key in native]
     t.append(_target("our KxK vs PyTorch native depthwise, K=7, f32 NCHW >= 2x", vals, 2.0, "x",
-                     "bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk"))
+                     "bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk", None,
+                     tfail(("ours_kxk", "torch_native_kxk"), k=7, dtype="f32", layout="nchw")))
     ours, unf = tus("ours_fused", n=64), tus("torch_xsep_unfused", n=64)
     vals = [(unf[key] / ours[key], f"{key[0]} K={key[1]} s{key[2]} {key[3]} {key[4]}") for key in ours if key in unf]
     t.append(_target("XSepConv vs PyTorch unfused XSepConv at batch 64 >= 4x", vals, 4.0, "x",
-                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config"))
+                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config", None,
+                     tfail(("ours_fused", "torch_xsep_unfused"), n=64)))
     e2e = (torch_doc or {}).get("e2e", [])
+    # The end-to-end rows count only where their logits agree with the reference
+    # (check_max_rel: max|diff| / max|logit|; bench_torch's bounds).
+    e2e_bound = {"f32": 1e-4, "f16": 1e-2}
+
+    def e2e_bad(r):
+        c = r.get("check_max_rel")
+        return c is not None and not (c <= e2e_bound.get(r.get("dtype"), 1e-4))
 
     def e2e_get(engine, **kw):
         for r in e2e:
@@ -237,19 +321,24 @@ def evaluate_targets(rows, torch_doc):
                 return r
         return None
 
-    vals = []
+    def e2e_fail(pairs):
+        return [f"{r['engine']} {r.get('dtype')} batch {r.get('batch')}" for r in pairs if r and e2e_bad(r)]
+
+    vals, fail = [], []
     for dt, lay in (("f32", "nchw"), ("f16", "nhwc")):
         x = e2e_get("xsep_run", model="mbv3s-xsep", batch=1, dtype=dt)
         g = e2e_get("torch_graph", model="mbv3s-xsep", batch=1, dtype=dt)
-        if x and g:
+        fail += e2e_fail((x, g))
+        if x and g and not e2e_bad(x) and not e2e_bad(g):
             vals.append((g["ms"] / x["ms"], f"{dt}"))
     t.append(_target("mbv3s-xsep batch-1 latency: xsep-run <= PyTorch CUDA graphs", vals, 1.0, "x",
-                     "PyTorch-graph median ms / xsep-run median ms (>= 1 means xsep-run is no slower)"))
+                     "PyTorch-graph median ms / xsep-run median ms (>= 1 means xsep-run is no slower)", None, fail))
     x = e2e_get("xsep_run", model="mbv3s-xsep", batch=256, dtype="f16")
     e = e2e_get("torch_eager", model="mbv3s-xsep", batch=256, dtype="f16", layout="nhwc")
-    vals = [(x["images_per_s"] / e["images_per_s"], "f16 batch 256")] if x and e else []
+    fail = e2e_fail((x, e))
+    vals = [(x["images_per_s"] / e["images_per_s"], "f16 batch 256")] if x and e and not fail else []
     t.append(_target("mbv3s-xsep batch-256 f16 throughput: xsep-run >= PyTorch channels_last f16 eager", vals, 1.0,
-                     "x", "images/s of xsep-run (f16 NHWC) / PyTorch eager (f16 channels_last)"))
+                     "x", "images/s of xsep-run (f16 NHWC) / PyTorch eager (f16 channels_last)", None, fail))
     # SPEC 6 design goal: flat in K.
     vals = []
     for shp in sorted({r["shape"] for r in fused(dtype="f16", layout="nhwc", stride=1)}):
@@ -298,6 +387,16 @@ def markdown(meta, rows, targets, res, torch_doc):
         L.append(f"| {t['target']} | **{t['status']}** | {m}{unit if t['measured'] is not None else ''} | "
                  f"{t['worst_at'] or '–'} | {fmt(t.get('median'), '.2f')} |")
     L.append("")
+    notes = [t for t in targets if t.get("failed") or (t.get("missing") and t["values"])]
+    if notes:
+        L.append("Rows behind a status other than met / missed / not measured:\n")
+        for t in notes:
+            if t.get("failed"):
+                L.append(f"- {t['target']}: failed rows (see Errors): {', '.join(t['failed'][:12])}")
+            if t.get("missing") and t["values"]:
+                L.append(f"- {t['target']}: not measured here ({len(t['missing'])}): {', '.join(t['missing'][:12])}"
+                         + (" …" if len(t["missing"]) > 12 else ""))
+        L.append("")
     L.append("How each is computed:\n")
     for t in targets:
         L.append(f"- *{t['target']}*: {t['how']}.")
@@ -523,7 +622,7 @@ def main(argv=None):
         "gpu_tests": read_check(args.check),
     }
     rows = derive(res, args.fma_tflops)
-    targets = evaluate_targets(rows, torch_doc)
+    targets = evaluate_targets(rows, torch_doc, res.errors)
 
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, f"{meta['date']}-{card_slug(card_name)}"

@@ -137,3 +137,55 @@ def test_report_refuses_cpu_smoke_run(tmp_path):
     assert r.returncode != 0, r.stdout + r.stderr
     assert "CPU smoke run" in r.stderr
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_failed_and_partial_rows_are_never_met(tmp_path):
+    """A quick run (one DRAM shape, K 3-9) is "met on a subset", never "met"; a failed row a
+    target needs makes it "failed rows" whatever the others show; a budget skip is a
+    missing row, not a failure; an end-to-end row whose logits disagree does not count."""
+    doc = synthetic_bench()
+    keep = []
+    for e in doc["benchmarks"]:
+        name = e["name"]
+        if "N32_C256" in name or "/k13/" in name or "/k31/" in name:
+            continue
+        keep.append(e)
+    for e in keep:
+        if e["name"].startswith("xsepconv/f16/nhwc/N64_C96_56x56/k9/s1/"):
+            e.update(error_occurred=True, error_message="1234 outputs not finite")
+        if e["name"].startswith("xsepconv/f32/nchw/N64_C96_56x56/k9/s1/"):
+            e.update(error_occurred=True, error_message="skipped: --xsep_budget_s exhausted")
+    doc["benchmarks"] = keep
+    torch = synthetic_torch()
+    for r in torch["kernels"]:
+        if r["variant"] == "ours_fused" and r["dtype"] == "f16" and r["k"] == 7:
+            r["check"] = {"ok": False, "rel_l2": 0.5, "max_rel": 0.9}
+    for r in torch["e2e"]:
+        if r["engine"] == "torch_graph":
+            r["check_max_rel"] = 0.3
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    (tmp_path / "t.json").write_text(json.dumps(torch))
+    out = tmp_path / "r"
+    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(tmp_path / "b.json"),
+                        "--torch", str(tmp_path / "t.json"), "--out-dir", str(out), "--date", "2000-01-01",
+                        "--no-plot", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads((out / "2000-01-01-synthetic-test-card.json").read_text())
+    t = {x["target"]: x for x in res["targets"]}
+    f16 = t["XSepConv f16 NHWC stride 1 >= 80% of copy"]
+    assert f16["status"] == "failed rows" and f16["failed"] == ["N64_C96_56x56 K=9"], f16
+    k9 = t["XSepConv vs cuDNN KxK, K=9, f16 NHWC >= 3.0x"]
+    assert k9["status"] == "failed rows", k9
+    # The f32 NCHW K = 9 row was skipped for budget: missing, not failed.
+    k9f32 = t["XSepConv vs cuDNN KxK, K=9, f32 NCHW >= 3.0x"]
+    assert k9f32["status"] == "not measured" and not k9f32["failed"], k9f32
+    k5 = t["XSepConv vs cuDNN KxK, K=5, f16 NHWC >= 1.5x"]
+    assert k5["status"] == "met on a subset" and k5["missing"] == ["N32_C256_56x56"], k5
+    s2 = t["XSepConv stride 2 (f16 and f32 NHWC) >= 65% of copy"]
+    assert s2["status"] == "met on a subset" and "f32 N32_C256_56x56 K=31" in s2["missing"], s2
+    assert t["XSepConv vs PyTorch unfused XSepConv at batch 64 >= 4x"]["status"] == "failed rows"
+    assert t["mbv3s-xsep batch-1 latency: xsep-run <= PyTorch CUDA graphs"]["status"] == "failed rows"
+    kernel_targets = [x for x in res["targets"] if "PyTorch" not in x["target"] and "mbv3s" not in x["target"]]
+    assert all(x["status"] != "met" for x in kernel_targets), [(x["target"], x["status"]) for x in kernel_targets]
+    md = (out / "2000-01-01-synthetic-test-card.md").read_text()
+    assert "not measured here" in md and "failed rows (see Errors)" in md

@@ -836,7 +836,7 @@ def context(xs, timer):
     ctx = {"torch": torch.__version__, "cuda": torch.version.cuda,
            "cudnn": str(torch.backends.cudnn.version()), "device": torch.cuda.get_device_name(0),
            "timing": timer.method, "xsep_version": xs.version if xs else None,
-           "tf32": bool(torch.backends.cudnn.allow_tf32)}
+           "tf32": fp32_precision(torch)}
     try:
         import triton
         ctx["triton"] = triton.__version__
@@ -848,6 +848,28 @@ def context(xs, timer):
     except Exception:  # noqa: BLE001
         ctx["driver"] = None
     return ctx
+
+
+def set_fp32_precision(torch, allow_tf32):
+    """float32 convolutions and matmuls as TF32 or true float32. torch >= 2.9 has the
+    fp32_precision settings and deprecates allow_tf32; torch.compile's Inductor refuses a
+    mix of the two, so the new one is used wherever it exists."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        mode = "tf32" if allow_tf32 else "ieee"
+        conv.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+    else:
+        torch.backends.cudnn.allow_tf32 = allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+
+
+def fp32_precision(torch):
+    """What set_fp32_precision set, for the context: True when TF32 is allowed."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        return conv.fp32_precision == "tf32"
+    return bool(torch.backends.cudnn.allow_tf32)
 
 
 def main(argv=None):
@@ -867,8 +889,7 @@ def main(argv=None):
         return 2
     # True float32 unless asked: PyTorch's default runs float32 convolutions as TF32, which
     # is neither what xsep computes nor within SPEC 5's float32 tolerance.
-    torch.backends.cudnn.allow_tf32 = args.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = args.allow_tf32
+    set_fp32_precision(torch, args.allow_tf32)
     xs = None
     if not args.no_kernels:
         if not os.path.exists(args.lib):
