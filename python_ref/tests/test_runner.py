@@ -81,6 +81,33 @@ def test_odd_count_of_2x2_layers_ends_symmetric(tmp_path, backend):
                    for line in stdout.splitlines()), stdout
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_torchvision_export(tmp_path, backend):
+    # The README says the runner covers MobileNetV3-Small "as torchvision exports it":
+    # torchvision's own mobilenet_v3_small through torch.onnx.export (TorchScript
+    # exporter, opset 17, what a build with Debian's ONNX 1.12 reads), against
+    # onnxruntime on the same file. Needs torch and torchvision, so it runs on the GPU
+    # machine (tools/bench.sh) and is skipped on CI.
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(7)
+    net = torchvision.models.mobilenet_v3_small(num_classes=1000).eval()
+    x = torch.randn(1, 3, 224, 224)
+    path = tmp_path / "torchvision-mbv3s.onnx"
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
+                              opset_version=17, dynamo=False)
+    except Exception as e:  # noqa: BLE001 - an exporter this torch no longer has is not our failure
+        pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
+    xn = x.numpy()
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
+    got, stdout = run_xsep(path, xn, tmp_path, backend)
+    diff = np.abs(got.astype(np.float64) - expected).max()
+    print(f"\ntorchvision export [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
+    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+
+
 # The cuda backend's other activation formats, one network each: NHWC float32
 # (same bound), and float16 NHWC with batch 2 (float16 activations: a bound of
 # 1e-2 of the largest logit, about ten half-precision roundings deep).
