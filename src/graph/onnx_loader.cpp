@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -128,6 +129,20 @@ Attribute decode_attribute(const onnx::AttributeProto& a, const std::string& whe
                   onnx::AttributeProto_AttributeType_Name(a.type()) + ", which is not supported");
   }
   return out;
+}
+
+// Whether node n (ONNX np) is an Identity, Reshape or Flatten whose inputs are all
+// constants, with one named output and only the attributes the operator defines.
+bool fold_on_constants(const Node& n, const onnx::NodeProto& np, const Graph& g) {
+  static const std::map<std::string, std::set<std::string>> kFoldable = {
+      {"Identity", {}}, {"Reshape", {"allowzero"}}, {"Flatten", {"axis"}}};
+  const auto rule = kFoldable.find(n.op);
+  if (rule == kFoldable.end() || n.in.empty() || np.output_size() != 1 || np.output(0).empty()) return false;
+  for (int v : n.in)
+    if (v < 0 || !g.value(v).constant) return false;
+  for (const auto& a : np.attribute())
+    if (!rule->second.count(a.name())) return false;
+  return true;
 }
 
 // The Constant operator's payload as a constant value.
@@ -357,6 +372,26 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       n.in.push_back(it->second);
     }
     for (const auto& a : np.attribute()) n.attrs[a.name()] = decode_attribute(a, label);
+    // Identity, Reshape and Flatten of constants are constants: folded here, so that
+    // the backends see a constant, which the cuda backend takes as a weight or an
+    // operand. PyTorch's exporter writes such Identity nodes where two parameters hold
+    // equal values (torchvision's mobilenet_v3_small at its initial weights has them),
+    // and reshapes constants for broadcasting. The output's type and shape are
+    // inference's; only attributes these operators define are accepted here (others
+    // reach check_supported, which names them).
+    if (fold_on_constants(n, np, g)) {
+      if (ids.count(np.output(0))) invalid(label + ": output '" + np.output(0) + "' is produced twice");
+      const int src = n.in[0];
+      const int out = add_runtime_value(np.output(0), label);
+      Value& v = g.values[out];
+      const Value& from = g.values[src];
+      if (v.dtype != from.dtype || v.numel() != from.numel())
+        invalid(label + ": output '" + v.name + "' does not have the type and size of its input '" + from.name + "'");
+      v.constant = true;
+      v.f = from.f;
+      v.i = from.i;
+      continue;
+    }
     for (const auto& name : np.output()) {
       if (name.empty()) {
         n.out.push_back(-1);
