@@ -147,6 +147,35 @@ def test_torchvision_export(tmp_path, backend, weights):
     assert diff <= 1e-4 * np.abs(expected).max(), stdout
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_torchvision_dynamo_export(tmp_path, backend):
+    # torch >= 2.9 exports with dynamo by default: IR 10, opset 18, ReduceMean for the
+    # pooling. A build against Debian 12's ONNX 1.12 (IR 8, opset 17) cannot read that:
+    # it must refuse with one UNSUPPORTED line that says how to export for it, never
+    # crash or compute something else. (A build against a newer ONNX may run it.)
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(7)
+    net = torchvision.models.mobilenet_v3_small(num_classes=1000).eval()
+    x = torch.randn(1, 3, 224, 224)
+    path = tmp_path / "torchvision-mbv3s-dynamo.onnx"
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"], dynamo=True)
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"torch.onnx.export (dynamo) failed: {type(e).__name__}: {e}")
+    xn = x.numpy()
+    proc, got = xsep_run(path, backend, tmp_path, xn)
+    if proc.returncode == 0:
+        expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
+        assert np.abs(got.astype(np.float64) - expected).max() <= 1e-4 * np.abs(expected).max()
+        return
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "XSEP_STATUS_UNSUPPORTED" in lines[0] and "dynamo=False" in lines[0], lines[0]
+
+
 # The cuda backend's other activation formats, one network each: NHWC float32
 # (same bound), and float16 NHWC with batch 2 (float16 activations: a bound of
 # 1e-2 of the largest logit, about ten half-precision roundings deep).

@@ -199,15 +199,20 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes))
     invalid("'" + path + "' is not an ONNX model (protobuf parsing failed: truncated or another format)");
-  // Newer than this ONNX library understands: well-formed, but not for us.
-  if (model.ir_version() > onnx::IR_VERSION)
-    unsupported("'" + path + "' has IR version " + std::to_string(model.ir_version()) +
-                "; this build reads up to " + std::to_string(onnx::IR_VERSION));
+  // Newer than this ONNX library understands: well-formed, but not for us. PyTorch's
+  // default exporter (dynamo, torch >= 2.9) writes IR 10 and opset 18, past what
+  // Debian 12's ONNX 1.12 reads (IR 8, opset 17): say how to export for this build.
   const int64_t max_opset = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at("").second;
+  const std::string how = "; export for it at opset <= " + std::to_string(max_opset) + " and IR <= " +
+                          std::to_string(onnx::IR_VERSION) + " (PyTorch: torch.onnx.export(..., dynamo=False, opset_version=" +
+                          std::to_string(max_opset) + "))";
+  if (model.ir_version() > onnx::IR_VERSION)
+    unsupported("'" + path + "' has IR version " + std::to_string(model.ir_version()) + "; this build reads up to " +
+                std::to_string(onnx::IR_VERSION) + how);
   for (const auto& op : model.opset_import())
     if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > max_opset)
       unsupported("'" + path + "' imports ONNX opset " + std::to_string(op.version()) +
-                  "; this build supports opsets up to " + std::to_string(max_opset));
+                  "; this build supports opsets up to " + std::to_string(max_opset) + how);
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
