@@ -210,13 +210,18 @@ def _target(name, values, threshold, unit, how, expected=None, failed=()):
                 median=statistics.median(v for v, _ in values))
 
 
+# Error messages of rows that did not run, as opposed to rows that ran and failed:
+# budget skips (xsep_bench, bench_torch) and a build or machine without cuDNN.
+NOT_RUN = ("skipped", "built without cuDNN", "cuDNN unavailable")
+
+
 def failed_rows(errors):
     """xsep_bench's errored rows, parsed like derive()'s rows, without the budget skips
     (those rows were not measured; they did not fail)."""
     out = []
     for name, msg in errors:
         p = parse_name(name)
-        if p is None or str(msg).startswith("skipped"):
+        if p is None or str(msg).startswith(NOT_RUN):
             continue
         out.append({"op": p["op"], "dtype": p["dt"], "layout": p["lay"], "shape": shape_key(p["n"], p["c"], p["h"], p["w"]),
                     "k": p["k"], "stride": p["s"], "dram": (p["n"], p["c"], p["h"], p["w"]) in DRAM_SHAPES,
@@ -228,9 +233,14 @@ def torch_row_failed(r):
     """A bench_torch kernel row that ran and failed: an error other than a budget skip,
     or (our rows) an output check that did not pass."""
     err = r.get("error")
-    if err and not str(err).startswith("skipped"):
+    if err and not str(err).startswith(NOT_RUN):
         return True
     return r.get("variant", "").startswith("ours") and r.get("check") is not None and not r["check"].get("ok")
+
+
+def row_label(e, prefix=""):
+    """A failed row's `where`: shape and K, or the copy every K of the shape divides by."""
+    return f"{prefix}{e['shape']} " + ("copy" if e["op"] == "copy" else f"K={e['k']}")
 
 
 def evaluate_targets(rows, torch_doc, errors=()):
@@ -257,16 +267,14 @@ def evaluate_targets(rows, torch_doc, errors=()):
             tag = f"{lay.upper()} " if len(lays) > 1 else ""
             vals += [(v, tag + w) for v, w in pct(fused(dtype=dt, layout=lay, stride=1))]
             exp += [f"{tag}{shp} K={k}" for shp in dram_shapes for k in DRAM_KS]
-            fail += failed(("xsepconv", "copy"), lambda e, tag=tag: f"{tag}{e['shape']} K={e['k']}",
-                           dtype=dt, layout=lay, stride=1)
+            fail += failed(("xsepconv", "copy"), lambda e, tag=tag: row_label(e, tag), dtype=dt, layout=lay, stride=1)
         name = (f"XSepConv f16 NHWC stride 1 >= 80% of copy" if dt == "f16"
                 else "XSepConv f32 stride 1 (NHWC and NCHW) >= 75% of copy")
         t.append(_target(name, vals, need, "%", how_bw, exp, fail))
     t.append(_target("XSepConv stride 2 (f16 and f32 NHWC) >= 65% of copy",
                      pct(fused(layout="nhwc", stride=2), with_dtype=True), 65.0, "%", how_bw,
                      [f"{dt} {shp} K={k}" for dt in ("f16", "f32") for shp in dram_shapes for k in DRAM_KS],
-                     failed(("xsepconv", "copy"), lambda e: f"{e['dtype']} {e['shape']} K={e['k']}",
-                            layout="nhwc", stride=2)))
+                     failed(("xsepconv", "copy"), lambda e: row_label(e, f"{e['dtype']} "), layout="nhwc", stride=2)))
     for k, need in ((5, 1.5), (7, 2.0), (9, 3.0)):
         for dt, lay in (("f16", "nhwc"), ("f32", "nchw")):
             vals = [(r["x_cudnn"], r["shape"]) for r in fused(dtype=dt, layout=lay, stride=1, k=k)
@@ -291,27 +299,40 @@ def evaluate_targets(rows, torch_doc, errors=()):
                 if r.get("variant") == variant and r.get("us") and not torch_row_failed(r)
                 and all(r.get(a) == b for a, b in kw.items())}
 
+    def tkeys(variants, label, **kw):
+        """`where` labels of every row of `variants` matching kw, measured or not: what a
+        complete run has (a budget skip then shows as missing)."""
+        return sorted({label((r.get("shape"), r.get("k"), r.get("stride"), r.get("dtype"), r.get("layout")))
+                       for r in kern if r.get("variant") in variants and all(r.get(a) == b for a, b in kw.items())})
+
     def tfail(variants, **kw):
         return [f"{r.get('variant')} {r.get('shape')} K={r.get('k')}" for r in kern
                 if r.get("variant") in variants and torch_row_failed(r) and all(r.get(a) == b for a, b in kw.items())]
 
     ours, native = tus("ours_kxk", k=7, dtype="f32", layout="nchw"), tus("torch_native_kxk", k=7, dtype="f32",
                                                                          layout="nchw")
-    vals = [(native[key] / ours[key], f"{key[0]} s{key[2]}") for key in ours if key in native]
+    lab = lambda key: f"{key[0]} s{key[2]}"  # noqa: E731
+    vals = [(native[key] / ours[key], lab(key)) for key in ours if key in native]
     t.append(_target("our KxK vs PyTorch native depthwise, K=7, f32 NCHW >= 2x", vals, 2.0, "x",
-                     "bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk", None,
+                     "bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk",
+                     tkeys(("ours_kxk", "torch_native_kxk"), lab, k=7, dtype="f32", layout="nchw"),
                      tfail(("ours_kxk", "torch_native_kxk"), k=7, dtype="f32", layout="nchw")))
     ours, unf = tus("ours_fused", n=64), tus("torch_xsep_unfused", n=64)
-    vals = [(unf[key] / ours[key], f"{key[0]} K={key[1]} s{key[2]} {key[3]} {key[4]}") for key in ours if key in unf]
+    lab = lambda key: f"{key[0]} K={key[1]} s{key[2]} {key[3]} {key[4]}"  # noqa: E731
+    vals = [(unf[key] / ours[key], lab(key)) for key in ours if key in unf]
     t.append(_target("XSepConv vs PyTorch unfused XSepConv at batch 64 >= 4x", vals, 4.0, "x",
-                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config", None,
+                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config",
+                     tkeys(("ours_fused", "torch_xsep_unfused"), lab, n=64),
                      tfail(("ours_fused", "torch_xsep_unfused"), n=64)))
     e2e = (torch_doc or {}).get("e2e", [])
-    # The end-to-end rows count only where their logits agree with the reference
-    # (check_max_rel: max|diff| / max|logit|; bench_torch's bounds).
+    # The end-to-end rows count only where they ran and their logits agree with the
+    # reference (check_max_rel: max|diff| / max|logit|, within the README's runner
+    # bounds, those of runner_vs_onnxruntime: 1e-4 float32, 1e-2 float16).
     e2e_bound = {"f32": 1e-4, "f16": 1e-2}
 
     def e2e_bad(r):
+        if r.get("check_error") or (r.get("error") and not str(r["error"]).startswith(NOT_RUN)):
+            return True
         c = r.get("check_max_rel")
         return c is not None and not (c <= e2e_bound.get(r.get("dtype"), 1e-4))
 
@@ -321,24 +342,29 @@ def evaluate_targets(rows, torch_doc, errors=()):
                 return r
         return None
 
-    def e2e_fail(pairs):
-        return [f"{r['engine']} {r.get('dtype')} batch {r.get('batch')}" for r in pairs if r and e2e_bad(r)]
+    def e2e_fail(engines, **kw):
+        """Rows of `engines` matching kw that failed (ran with an error, or wrong logits)."""
+        return [f"{r['engine']} {r.get('dtype')} batch {r.get('batch')}" for r in e2e
+                if r.get("engine") in engines and all(r.get(a) == b for a, b in kw.items()) and e2e_bad(r)]
 
     vals, fail = [], []
     for dt, lay in (("f32", "nchw"), ("f16", "nhwc")):
         x = e2e_get("xsep_run", model="mbv3s-xsep", batch=1, dtype=dt)
         g = e2e_get("torch_graph", model="mbv3s-xsep", batch=1, dtype=dt)
-        fail += e2e_fail((x, g))
+        fail += e2e_fail(("xsep_run", "torch_graph"), model="mbv3s-xsep", batch=1, dtype=dt)
         if x and g and not e2e_bad(x) and not e2e_bad(g):
             vals.append((g["ms"] / x["ms"], f"{dt}"))
     t.append(_target("mbv3s-xsep batch-1 latency: xsep-run <= PyTorch CUDA graphs", vals, 1.0, "x",
-                     "PyTorch-graph median ms / xsep-run median ms (>= 1 means xsep-run is no slower)", None, fail))
+                     "PyTorch-graph median ms / xsep-run median ms (>= 1 means xsep-run is no slower)",
+                     ["f32", "f16"], fail))
     x = e2e_get("xsep_run", model="mbv3s-xsep", batch=256, dtype="f16")
     e = e2e_get("torch_eager", model="mbv3s-xsep", batch=256, dtype="f16", layout="nhwc")
-    fail = e2e_fail((x, e))
+    fail = (e2e_fail(("xsep_run",), model="mbv3s-xsep", batch=256, dtype="f16")
+            + e2e_fail(("torch_eager",), model="mbv3s-xsep", batch=256, dtype="f16", layout="nhwc"))
     vals = [(x["images_per_s"] / e["images_per_s"], "f16 batch 256")] if x and e and not fail else []
     t.append(_target("mbv3s-xsep batch-256 f16 throughput: xsep-run >= PyTorch channels_last f16 eager", vals, 1.0,
-                     "x", "images/s of xsep-run (f16 NHWC) / PyTorch eager (f16 channels_last)", None, fail))
+                     "x", "images/s of xsep-run (f16 NHWC) / PyTorch eager (f16 channels_last)", ["f16 batch 256"],
+                     fail))
     # SPEC 6 design goal: flat in K.
     vals = []
     for shp in sorted({r["shape"] for r in fused(dtype="f16", layout="nhwc", stride=1)}):

@@ -139,6 +139,19 @@ def test_report_refuses_cpu_smoke_run(tmp_path):
     assert not out.exists() or not list(out.iterdir())
 
 
+def report_on(tmp_path, bench_doc, torch_doc):
+    """report.py on one bench and one bench_torch document: (its JSON, its Markdown)."""
+    (tmp_path / "b.json").write_text(json.dumps(bench_doc))
+    (tmp_path / "t.json").write_text(json.dumps(torch_doc))
+    out = tmp_path / "r"
+    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(tmp_path / "b.json"),
+                        "--torch", str(tmp_path / "t.json"), "--out-dir", str(out), "--date", "2000-01-01",
+                        "--no-plot", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    stem = out / "2000-01-01-synthetic-test-card"
+    return json.loads(stem.with_suffix(".json").read_text()), stem.with_suffix(".md").read_text()
+
+
 def test_failed_and_partial_rows_are_never_met(tmp_path):
     """A quick run (one DRAM shape, K 3-9) is "met on a subset", never "met"; a failed row a
     target needs makes it "failed rows" whatever the others show; a budget skip is a
@@ -163,14 +176,7 @@ def test_failed_and_partial_rows_are_never_met(tmp_path):
     for r in torch["e2e"]:
         if r["engine"] == "torch_graph":
             r["check_max_rel"] = 0.3
-    (tmp_path / "b.json").write_text(json.dumps(doc))
-    (tmp_path / "t.json").write_text(json.dumps(torch))
-    out = tmp_path / "r"
-    r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(tmp_path / "b.json"),
-                        "--torch", str(tmp_path / "t.json"), "--out-dir", str(out), "--date", "2000-01-01",
-                        "--no-plot", "--quiet"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
-    res = json.loads((out / "2000-01-01-synthetic-test-card.json").read_text())
+    res, md = report_on(tmp_path, doc, torch)
     t = {x["target"]: x for x in res["targets"]}
     f16 = t["XSepConv f16 NHWC stride 1 >= 80% of copy"]
     assert f16["status"] == "failed rows" and f16["failed"] == ["N64_C96_56x56 K=9"], f16
@@ -187,5 +193,30 @@ def test_failed_and_partial_rows_are_never_met(tmp_path):
     assert t["mbv3s-xsep batch-1 latency: xsep-run <= PyTorch CUDA graphs"]["status"] == "failed rows"
     kernel_targets = [x for x in res["targets"] if "PyTorch" not in x["target"] and "mbv3s" not in x["target"]]
     assert all(x["status"] != "met" for x in kernel_targets), [(x["target"], x["status"]) for x in kernel_targets]
-    md = (out / "2000-01-01-synthetic-test-card.md").read_text()
     assert "not measured here" in md and "failed rows (see Errors)" in md
+
+
+def test_torch_and_end_to_end_rows_that_did_not_run(tmp_path):
+    """bench_torch rows: an xsep-run pass that failed (no time, an error) makes its
+    end-to-end target "failed rows"; kernel rows skipped for budget are missing, so
+    the target is at most "met on a subset"; a cuDNN-less build is not a failure."""
+    torch = synthetic_torch()
+    for r in torch["e2e"]:
+        if r["engine"] == "xsep_run" and r["batch"] == 1:
+            r.update(ms=None, ms_p90=None, images_per_s=None, error="exit 1: XSEP_STATUS_DEVICE_ERROR")
+    extra = []
+    for r in torch["kernels"]:
+        if r["variant"] in ("ours_kxk", "torch_native_kxk") and r["k"] == 7 and r["dtype"] == "f32":
+            extra.append(dict(r, shape="N32_C256_56x56", n=32, c=256, us=None, error="skipped: budget"))
+    torch["kernels"] += extra
+    doc = synthetic_bench()
+    for e in doc["benchmarks"]:
+        if e["name"].startswith("cudnn/f16/nhwc/N32_C256_56x56/k5/s1/"):
+            e.update(error_occurred=True, error_message="built without cuDNN (XSEP_WITH_CUDNN=OFF or cuDNN not found)")
+    t = {x["target"]: x for x in report_on(tmp_path, doc, torch)[0]["targets"]}
+    lat = t["mbv3s-xsep batch-1 latency: xsep-run <= PyTorch CUDA graphs"]
+    assert lat["status"] == "failed rows" and lat["failed"] == ["xsep_run f32 batch 1"], lat
+    nat = t["our KxK vs PyTorch native depthwise, K=7, f32 NCHW >= 2x"]
+    assert nat["status"] == "met on a subset" and nat["missing"] == ["N32_C256_56x56 s1"], nat
+    k5 = t["XSepConv vs cuDNN KxK, K=5, f16 NHWC >= 1.5x"]
+    assert k5["status"] == "met on a subset" and not k5["failed"], k5

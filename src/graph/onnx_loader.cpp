@@ -410,6 +410,10 @@ Graph load_onnx(const std::string& path, int64_t batch) {
   for (const auto& out : gp->output()) {
     auto it = ids.find(out.name());
     if (it == ids.end()) invalid("graph output '" + out.name() + "' is never produced");
+    // Nodes check their own outputs (supported_ops.cpp); a graph output can also be
+    // an initializer or a folded constant, which no node check sees.
+    if (g.value(it->second).dtype != DType::kFloat)
+      unsupported("graph output '" + out.name() + "' is not float32; the runner returns float32 outputs only");
     g.outputs.push_back(it->second);
   }
   // xsep_graph_input_shape / _output_shape report at most 8 dims (graph.h).

@@ -814,6 +814,30 @@ TEST_F(BadModel, NonFloatInput) {
   add_node(u, "Relu", "relu", {"x"}, {"y"});
   add_output(u, "y", {1, 4});
   expect_refused(write("int64_unused_input.onnx", u), XSEP_STATUS_UNSUPPORTED, {"'unused_ids'"});
+
+  // An int64 graph output that no node's check sees: an initializer, and an
+  // Identity of one (folded at load). Refused at load, not at the first run.
+  for (bool through_identity : {false, true}) {
+    SCOPED_TRACE(through_identity ? "Identity of an initializer" : "an initializer");
+    onnx::ModelProto o = new_model();
+    add_input(o, "x", {1, 4});
+    add_node(o, "Relu", "relu", {"x"}, {"y"});
+    auto* t = o.mutable_graph()->add_initializer();
+    t->set_name("k64");
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(2);
+    t->add_int64_data(3);
+    t->add_int64_data(4);
+    if (through_identity) add_node(o, "Identity", "id", {"k64"}, {"k64_out"});
+    add_output(o, "y", {1, 4});
+    auto* out = o.mutable_graph()->add_output();
+    out->set_name(through_identity ? "k64_out" : "k64");
+    auto* tt = out->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::INT64);
+    tt->mutable_shape()->add_dim()->set_dim_value(2);
+    expect_refused(write(through_identity ? "int64_output_identity.onnx" : "int64_output.onnx", o),
+                   XSEP_STATUS_UNSUPPORTED, {"graph output 'k64", "float32"});
+  }
 }
 
 TEST_F(BadModel, HugeDimension) {

@@ -128,20 +128,22 @@ double ulp_at(double v, xsep_dtype dtype) {
 }  // namespace
 
 ::testing::AssertionResult rounds_to_nearest(const std::vector<double>& ref, const std::vector<double>& got,
-                                             xsep_dtype dtype, double floor_rel) {
+                                             xsep_dtype dtype, double floor_rel, double scale) {
   if (ref.size() != got.size())
     return ::testing::AssertionFailure() << "size mismatch: ref " << ref.size() << " vs got " << got.size();
   double max_ref = 0;
   for (double r : ref)
     if (std::isfinite(r)) max_ref = std::max(max_ref, std::fabs(r));
-  const double floor = floor_rel * max_ref;
+  const double floor = floor_rel * std::max(max_ref, scale);
   size_t over = 0;
   std::ostringstream bad;
   bad.precision(17);
   for (size_t i = 0; i < ref.size(); ++i) {
     if (!std::isfinite(ref[i])) continue;
     const double e = std::fabs(got[i] - ref[i]);
-    const double bound = 0.5 * ulp_at(std::max(std::fabs(got[i]), std::fabs(ref[i])), dtype) + floor;
+    // The reference's binade: just below 2^k its neighbours are 2^k - ulp and
+    // 2^k, and the nearest is within half of the lower ulp.
+    const double bound = 0.5 * ulp_at(std::fabs(ref[i]), dtype) + floor;
     if (!(e <= bound)) {
       if (over < 5) bad << "\n  [" << i << "] got " << got[i] << ", ref " << ref[i] << ", |diff| " << e
                         << " > " << bound;

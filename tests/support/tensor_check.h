@@ -33,10 +33,12 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 
 // Outputs of dtype against the unrounded reference (float64, or a float32
 // output for float16 results, 2^-24 relative): each element is the reference
-// rounded to the nearest value of dtype, within half an ulp at
-// max(|got|, |ref|), plus a floor of floor_rel * max|ref| for the arithmetic's
-// own error where a sum cancels. Non-finite reference elements are skipped
-// (matches_reference* judge them).
+// rounded to the nearest value of dtype, within half an ulp of the reference's
+// binade, plus floor_rel * scale for the arithmetic's own error where a sum
+// cancels. scale: the largest magnitude the arithmetic handled, which is
+// max|ref| or more: pass the largest |bias| too, since acc * scale + bias can
+// cancel to a small y whose float32 error follows |bias|. Non-finite reference
+// elements are skipped (matches_reference* judge them).
 //   - Kernels, float16, floor 1e-5 (float32 accumulation): SPEC 2's float32
 //     accumulation and round to nearest even on store, 2.5's float32
 //     intermediates. SPEC 5's bounds (4e-3 * max|ref|, ~8 ulps at the top of
@@ -45,7 +47,7 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 //   - The C reference against the float64 goldens, floor 1e-12: it accumulates
 //     in double and rounds once (reference.h).
 ::testing::AssertionResult rounds_to_nearest(const std::vector<double>& ref, const std::vector<double>& got,
-                                             xsep_dtype dtype, double floor_rel);
+                                             xsep_dtype dtype, double floor_rel, double scale = 0);
 
 // The same for outputs of inputs that hold NaN: NaN exactly where the reference
 // has NaN (PyTorch's and ONNX Runtime's propagation), the contract above on
