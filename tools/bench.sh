@@ -28,10 +28,11 @@
 #                measurements are cut to fit, in that order of priority, and the report
 #                still comes out. The build is not cut, and each measuring part keeps a
 #                floor of 10-30 s, so a build that eats nearly all of S overruns it.
-#   --no-check   skip the GPU tests (a second call on the same machine: they ran in the
-#                first; the build tree is shared).
+#   --no-check   skip the GPU tests (their results are repeated only where an earlier call
+#                on this machine tested the same build; a fresh machine has none).
 #   --check-budget S  at most S seconds for the tests (default 240): 2/3 for ctest, the
-#                rest for the two compute-sanitizer runs. A test cut off by the time limit
+#                rest for the torchvision weight test (where torch is installed) and the
+#                two compute-sanitizer runs. A test cut off by the time limit
 #                is reported as such, not as a failure.
 #   --no-bench --no-torch --no-e2e   skip that part; with all three, only build and test
 #                (tools/gpu-check.sh).

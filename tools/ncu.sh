@@ -2,8 +2,9 @@
 # Nsight Compute counters of the key kernels, to test bench/NOTES.md's model where
 # timings alone cannot: shared-memory wavefronts and bank conflicts per output, DRAM
 # bytes against the minimum, instructions per output, registers, achieved occupancy.
-# Runs on the lent GPU machine after tools/bench.sh, on the same warm machine (it uses
-# bench.sh's build in build-bench/; nothing is rebuilt).
+# Run by tools/bench.sh --ncu (after the tests, before the measurements), or on its own
+# after bench.sh on the same machine: it uses bench.sh's build in build-bench/ (nothing
+# is rebuilt).
 #
 #   tools/ncu.sh [--quick] [--seconds S]
 #
@@ -21,7 +22,7 @@
 # Writes $OUT/ncu.md (the table, also printed last) and $OUT/ncu.json, or bench/results/raw/.
 # Never changes the GPU's clocks (--clock-control none).
 set -uo pipefail
-shopt -s nullglob  # no log at all: ncu_table.py says so instead of reading a literal '*'
+shopt -s nullglob  # no log at all: an empty array (caught below), not a literal '*'
 cd "$(dirname "$0")/.." || exit 1
 export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"  # ncu beside nvcc, as bench.sh has it
 BIN=build-bench/bench/xsep_bench

@@ -49,9 +49,10 @@ std::vector<float> random_floats(size_t count, float lo, float hi, uint32_t seed
 ::testing::AssertionResult rounds_to_nearest(const std::vector<double>& ref, const std::vector<double>& got,
                                              xsep_dtype dtype, double floor_rel, double scale = 0);
 
-// The same for outputs of inputs that hold NaN: NaN exactly where the reference
-// has NaN (PyTorch's and ONNX Runtime's propagation), the contract above on
-// every other element. Fails when the reference has no NaN or only NaN.
+// The SPEC 5 check for outputs of inputs that hold NaN: NaN exactly where the
+// reference has NaN (PyTorch's and ONNX Runtime's propagation), and
+// matches_reference on every other element. Fails when the reference has no
+// NaN or only NaN.
 ::testing::AssertionResult matches_reference_with_nans(const std::vector<double>& ref,
                                                        const std::vector<double>& got, xsep_dtype dtype);
 
