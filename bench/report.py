@@ -268,7 +268,7 @@ def evaluate_targets(rows, torch_doc, errors=()):
             vals += [(v, tag + w) for v, w in pct(fused(dtype=dt, layout=lay, stride=1))]
             exp += [f"{tag}{shp} K={k}" for shp in dram_shapes for k in DRAM_KS]
             fail += failed(("xsepconv", "copy"), lambda e, tag=tag: row_label(e, tag), dtype=dt, layout=lay, stride=1)
-        name = (f"XSepConv f16 NHWC stride 1 >= 80% of copy" if dt == "f16"
+        name = ("XSepConv f16 NHWC stride 1 >= 80% of copy" if dt == "f16"
                 else "XSepConv f32 stride 1 (NHWC and NCHW) >= 75% of copy")
         t.append(_target(name, vals, need, "%", how_bw, exp, fail))
     t.append(_target("XSepConv stride 2 (f16 and f32 NHWC) >= 65% of copy",

@@ -268,8 +268,8 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   # xsep-run, test_runner.py's test_torchvision_*, already ran in ctest's
   # runner_vs_onnxruntime, whose python3 is this one.)
   left_check=$(( check_budget - ($(date +%s) - t_check) ))
-  if [ "$left_check" -ge 20 ] && LD_LIBRARY_PATH="$PY_LD" $PY -c 'import torch, torchvision, onnxruntime, pytest' 2>/dev/null; then
-    LD_LIBRARY_PATH="$PY_LD" timeout "$(( left_check < 120 ? left_check : 120 ))" $PY -m pytest -q -p no:cacheprovider \
+  if [ "$left_check" -ge 20 ] && deps $PY -c 'import torch, torchvision, onnxruntime, pytest' 2>/dev/null; then
+    deps timeout "$(( left_check < 120 ? left_check : 120 ))" $PY -m pytest -q -p no:cacheprovider \
       python_ref/tests/test_build_models.py -k torchvision >"$TMP/torchvision.log" 2>&1
     rc=$?
     cat "$TMP/torchvision.log" >>"$LOG"
@@ -433,7 +433,7 @@ if [ "$do_torch" = 1 ] || [ "$do_e2e" = 1 ]; then
   [ "$do_e2e" = 1 ] || targs+=(--no-e2e)
   log "bench_torch.py (budget ${tb}s, kernels ${kb}s)"
   log_from=$(( $(wc -l <"$LOG") + 1 ))
-  PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$PY_LD" timeout "$(hard $(( tb + 120 )))" $PY python_ref/bench_torch.py \
+  PYTHONUNBUFFERED=1 deps timeout "$(hard $(( tb + 120 )))" $PY python_ref/bench_torch.py \
     "${targs[@]}" >>"$LOG" 2>&1
   rc=$?
   [ "$rc" -ne 0 ] && log "bench_torch.py exited with $rc: $(grep -v '^\[bench' "$LOG" | tail -1)"

@@ -9,7 +9,6 @@
 #include <array>
 #include <chrono>
 #include <cstring>
-#include <optional>
 #include <sstream>
 
 #include "memory_plan.h"
@@ -46,40 +45,40 @@ void check_launch(int e, const std::string& step) {
 // and run copies from pageable host memory, which CUDA refuses (invalidating
 // the capture) while any thread has a cudaStreamCaptureModeGlobal capture open,
 // as PyTorch's torch.cuda.graph does around the caller's own work.
+// Throws when the device cannot be made current, unless `quiet` (a destructor's
+// best effort); device < 0 (not known yet: no GPU) does nothing.
 class DeviceScope {
  public:
-  explicit DeviceScope(int device) {
+  explicit DeviceScope(int device, bool quiet = false) {
+    if (device < 0) return;
     if (cudaGetDevice(&caller_) != cudaSuccess) caller_ = -1;
-    if (caller_ != device) {
-      ok_ = cudaSetDevice(device) == cudaSuccess;
-      switched_ = ok_ && caller_ >= 0;
+    if (caller_ != device && cudaSetDevice(device) != cudaSuccess) {
+      const cudaError_t e = cudaGetLastError();
+      if (quiet) return;
+      throw GraphError(XSEP_STATUS_DEVICE_ERROR, "cannot make CUDA device " + std::to_string(device) +
+                                                     " (the graph's, current when it was loaded) current: " +
+                                                     cudaGetErrorString(e));
     }
-    if (ok_) cudaThreadExchangeStreamCaptureMode(&mode_);
+    switched_ = caller_ >= 0 && caller_ != device;
+    active_ = true;
+    cudaThreadExchangeStreamCaptureMode(&mode_);
   }
   ~DeviceScope() {
-    if (ok_) cudaThreadExchangeStreamCaptureMode(&mode_);
+    if (active_) cudaThreadExchangeStreamCaptureMode(&mode_);
     if (switched_) cudaSetDevice(caller_);
   }
   DeviceScope(const DeviceScope&) = delete;
   DeviceScope& operator=(const DeviceScope&) = delete;
-  // Throws when the graph's device could not be made current.
-  void check(int device) const {
-    if (!ok_)
-      throw GraphError(XSEP_STATUS_DEVICE_ERROR, "cannot make CUDA device " + std::to_string(device) +
-                                                     " (the graph's, current when it was loaded) current: " +
-                                                     cudaGetErrorString(cudaGetLastError()));
-  }
 
  private:
   int caller_ = -1;
-  bool ok_ = true, switched_ = false;
+  bool active_ = false, switched_ = false;
   cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
 };
 #else
 // The emulated device is one synchronous device without stream capture.
 struct DeviceScope {
-  explicit DeviceScope(int) {}
-  void check(int) const {}
+  explicit DeviceScope(int, bool = false) {}
 };
 #endif
 
@@ -104,7 +103,7 @@ struct CudaBackend::Impl {
   // Per step: device pointers of its constants, in the order they were packed.
   std::vector<std::vector<const float*>> step_consts;
   cudaStream_t stream = nullptr;
-  int device = -1;   // current at load; see DeviceScope
+  int device = -1;   // current at load (-1 until known); see DeviceScope
   bool ran = false;  // inputs uploaded by a run
 #if !defined(XSEP_EMU)
   cudaGraphExec_t exec = nullptr;
@@ -113,10 +112,7 @@ struct CudaBackend::Impl {
   // Releases whatever was acquired, also when the constructor threw midway,
   // on the graph's device.
   ~Impl() {
-    // device < 0: the constructor stopped before it knew the device (no GPU);
-    // nothing was allocated, and the scope would only leave an error behind.
-    std::optional<DeviceScope> on;
-    if (device >= 0) on.emplace(device);
+    DeviceScope on(device, /*quiet=*/true);
 #if !defined(XSEP_EMU)
     if (exec) cudaGraphExecDestroy(exec);
     if (stream) cudaStreamDestroy(stream);
@@ -368,7 +364,6 @@ CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
   }
   check(cudaGetDevice(&impl_->device), "querying the current device");
   DeviceScope on(impl_->device);
-  on.check(impl_->device);
   impl_->g = g;
   impl_->p = std::move(program);
   impl_->esz = impl_->p.dtype == XSEP_DTYPE_F16 ? 2 : 4;
@@ -384,7 +379,6 @@ CudaBackend::~CudaBackend() = default;
 
 void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) {
   DeviceScope on(impl_->device);
-  on.check(impl_->device);
   for (size_t i = 0; i < impl_->g.inputs.size(); ++i) impl_->upload_input(impl_->g.inputs[i], inputs[i]);
   impl_->launch_forward();
   impl_->ran = true;
@@ -394,7 +388,6 @@ void CudaBackend::run(const std::vector<const float*>& inputs, const std::vector
 void CudaBackend::time(int iters, double* ms) {
   if (!impl_->ran) invalid("call xsep_graph_run once before timing (the inputs come from that run)");
   DeviceScope on(impl_->device);
-  on.check(impl_->device);
   for (int i = 0; i < iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     impl_->launch_forward();

@@ -377,26 +377,6 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       n.in.push_back(it->second);
     }
     for (const auto& a : np.attribute()) n.attrs[a.name()] = decode_attribute(a, label);
-    // Identity, Reshape and Flatten of constants are constants: folded here, so that
-    // the backends see a constant, which the cuda backend takes as a weight or an
-    // operand. PyTorch's exporter writes such Identity nodes where two parameters hold
-    // equal values (torchvision's mobilenet_v3_small at its initial weights has them),
-    // and reshapes constants for broadcasting. The output's type and shape are
-    // inference's; only attributes these operators define are accepted here (others
-    // reach check_supported, which names them).
-    if (fold_on_constants(n, np, g)) {
-      if (ids.count(np.output(0))) invalid(label + ": output '" + np.output(0) + "' is produced twice");
-      const int src = n.in[0];
-      const int out = add_runtime_value(np.output(0), label);
-      Value& v = g.values[out];
-      const Value& from = g.values[src];
-      if (v.dtype != from.dtype || v.numel() != from.numel())
-        invalid(label + ": output '" + v.name + "' does not have the type and size of its input '" + from.name + "'");
-      v.constant = true;
-      v.f = from.f;
-      v.i = from.i;
-      continue;
-    }
     for (const auto& name : np.output()) {
       if (name.empty()) {
         n.out.push_back(-1);
@@ -404,6 +384,24 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       }
       if (ids.count(name)) invalid(label + ": output '" + name + "' is produced twice");
       n.out.push_back(add_runtime_value(name, label));
+    }
+    // Identity, Reshape and Flatten of constants are constants: folded here (the
+    // output keeps inference's type and shape, takes the input's data, and the node
+    // is dropped), so that the backends see a constant, which the cuda backend
+    // takes as a weight or an operand. PyTorch's exporter writes such Identity
+    // nodes where two parameters hold equal values (torchvision's
+    // mobilenet_v3_small at its initial weights has them), and reshapes constants
+    // for broadcasting. Only attributes these operators define are accepted here
+    // (others reach check_supported, which names them).
+    if (fold_on_constants(n, np, g)) {
+      Value& v = g.values[n.out[0]];
+      const Value& from = g.values[n.in[0]];
+      if (v.dtype != from.dtype || v.numel() != from.numel())
+        invalid(label + ": output '" + v.name + "' does not have the type and size of its input '" + from.name + "'");
+      v.constant = true;
+      v.f = from.f;
+      v.i = from.i;
+      continue;
     }
     g.nodes.push_back(std::move(n));
   }
