@@ -147,6 +147,44 @@ def test_torchvision_export(tmp_path, backend, weights):
     assert diff <= 1e-4 * np.abs(expected).max(), stdout
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_torchvision_other_depthwise_networks(tmp_path, backend, name):
+    # Beyond MobileNetV3-Small: torchvision's other depthwise networks use only the
+    # operators the runner has, so they must run and match onnxruntime too (the README
+    # says so). BatchNorm's statistics are taken from one random batch (momentum 1), so
+    # activations stay of order 1: at the initial statistics the logits are ~1e-10 and a
+    # float16 run, or a wrong one, would hide behind them. A batch of 2 with a dynamic
+    # batch axis; 96x96 keeps the emulated run short. Needs torch and torchvision.
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(11)
+    net = getattr(torchvision.models, name)(num_classes=1000)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = 1.0
+    with torch.no_grad():
+        net.train()(torch.randn(8, 3, 96, 96))
+    net.eval()
+    path = tmp_path / f"torchvision-{name}.onnx"
+    x = torch.randn(2, 3, 96, 96)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}},
+                              opset_version=17, dynamo=False)
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
+    xn = x.numpy()
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
+    assert np.abs(expected).max() > 1e-2  # the calibration worked: logits not vanishing
+    got, stdout = run_xsep(path, xn, tmp_path, backend)
+    assert got.shape == expected.shape == (2, 1000)
+    diff = np.abs(got.astype(np.float64) - expected).max()
+    print(f"\ntorchvision {name} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
+    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_torchvision_dynamo_export(tmp_path, backend):
     # torch >= 2.9 exports with dynamo by default: IR 10, opset 18, ReduceMean for the
