@@ -112,12 +112,33 @@ def test_identity_of_initializers(tmp_path, backend):
     assert np.abs(got.astype(np.float64) - expected).max() <= 1e-5 * np.abs(expected).max(), stdout
 
 
+def export_and_compare(torch, net, x, tmp_path, backend, label, dynamic_batch=False):
+    """Exports `net` with torch.onnx.export (TorchScript, opset 17: what a build with
+    Debian's ONNX 1.12 reads), runs the file through xsep-run and onnxruntime on `x`, and
+    holds the logits to 1e-4 * max|logit|. Returns onnxruntime's logits."""
+    path = tmp_path / f"torchvision-{label.split(',')[0]}.onnx"
+    axes = {"input": {0: "n"}, "logits": {0: "n"}} if dynamic_batch else None
+    try:
+        with torch.no_grad():
+            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+    except Exception as e:  # noqa: BLE001 - an exporter this torch no longer has is not our failure
+        pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
+    xn = x.numpy()
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
+    got, stdout = run_xsep(path, xn, tmp_path, backend)
+    assert got.shape == expected.shape == (x.shape[0], 1000)
+    diff = np.abs(got.astype(np.float64) - expected).max()
+    print(f"\ntorchvision {label} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
+    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+    return expected
+
+
 @pytest.mark.parametrize("weights", ["torchvision-init", "seeded"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_torchvision_export(tmp_path, backend, weights):
     # The README says the runner covers MobileNetV3-Small "as torchvision exports it":
-    # torchvision's own mobilenet_v3_small through torch.onnx.export (TorchScript
-    # exporter, opset 17, what a build with Debian's ONNX 1.12 reads), against
+    # torchvision's own mobilenet_v3_small through torch.onnx.export, against
     # onnxruntime on the same file. Needs torch and torchvision: skipped on CI; run on
     # the GPU machine (tools/bench.sh) and wherever torch is installed.
     #   torchvision-init: the network as constructed. Its equal zero biases come out of
@@ -131,20 +152,8 @@ def test_torchvision_export(tmp_path, backend, weights):
     if weights == "seeded":
         from python_ref.tests.test_build_models import load_into_torchvision
         load_into_torchvision(net, build_models.build_mbv3s("mbv3s")[1], torch)
-    x = torch.randn(1, 3, 224, 224)
-    path = tmp_path / "torchvision-mbv3s.onnx"
-    try:
-        with torch.no_grad():
-            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
-                              opset_version=17, dynamo=False)
-    except Exception as e:  # noqa: BLE001 - an exporter this torch no longer has is not our failure
-        pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
-    xn = x.numpy()
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
-    got, stdout = run_xsep(path, xn, tmp_path, backend)
-    diff = np.abs(got.astype(np.float64) - expected).max()
-    print(f"\ntorchvision export, {weights} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
-    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+    export_and_compare(torch, net, torch.randn(1, 3, 224, 224), tmp_path, backend,
+                       f"mobilenet_v3_small, {weights}")
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large"])
@@ -154,8 +163,8 @@ def test_torchvision_other_depthwise_networks(tmp_path, backend, name):
     # operators the runner has, so they must run and match onnxruntime too (the README
     # says so). BatchNorm's statistics are taken from one random batch (momentum 1), so
     # activations stay of order 1: at the initial statistics the logits are ~1e-10 and a
-    # float16 run, or a wrong one, would hide behind them. A batch of 2 with a dynamic
-    # batch axis; 96x96 keeps the emulated run short. Needs torch and torchvision.
+    # wrong result could hide behind them. A batch of 2 with a dynamic batch axis; 96x96
+    # keeps the emulated run short. Needs torch and torchvision.
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(11)
@@ -166,23 +175,8 @@ def test_torchvision_other_depthwise_networks(tmp_path, backend, name):
     with torch.no_grad():
         net.train()(torch.randn(8, 3, 96, 96))
     net.eval()
-    path = tmp_path / f"torchvision-{name}.onnx"
-    x = torch.randn(2, 3, 96, 96)
-    try:
-        with torch.no_grad():
-            torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["logits"],
-                              dynamic_axes={"input": {0: "n"}, "logits": {0: "n"}},
-                              opset_version=17, dynamo=False)
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
-    xn = x.numpy()
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
+    expected = export_and_compare(torch, net, torch.randn(2, 3, 96, 96), tmp_path, backend, name, dynamic_batch=True)
     assert np.abs(expected).max() > 1e-2  # the calibration worked: logits not vanishing
-    got, stdout = run_xsep(path, xn, tmp_path, backend)
-    assert got.shape == expected.shape == (2, 1000)
-    diff = np.abs(got.astype(np.float64) - expected).max()
-    print(f"\ntorchvision {name} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
-    assert diff <= 1e-4 * np.abs(expected).max(), stdout
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
