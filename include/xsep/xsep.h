@@ -47,7 +47,11 @@ typedef enum xsep_status {
                                        no tile that fits the device's shared memory) */
   XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) ran out, or
                                        a launch failed with cudaErrorMemoryAllocation; y untouched */
-  XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state */
+  XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state; the
+                                       message names the CUDA error. Errors while a kernel runs
+                                       surface, as with any CUDA call, at the caller's next
+                                       synchronisation, not here; after a sticky one (e.g.
+                                       cudaErrorIllegalAddress) the context is unusable */
   XSEP_STATUS_NO_DEVICE = 5         /* no usable GPU (CUDA build only) */
 } xsep_status;
 
