@@ -196,6 +196,7 @@ int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   p.tiles_h = ceil_div(a.ho, t.h);
   p.tiles_w = ceil_div(a.wo, t.w);
   p.tiles_c = ceil_div(a.c, t.c);
+  // At most the output count (<= 2^31-1, validated): every tile holds an output.
   const long long blocks = 1LL * a.n * p.tiles_c * p.tiles_h * p.tiles_w;
   log_launch("xsepconv_tiled kernel_k=%d k=%d s=%d dtype=%s layout=%s n=%d c=%d h=%d w=%d "
              "tile_h=%d tile_w=%d tile_c=%d vec=%d blocks=%lld smem=%zu "

@@ -79,7 +79,8 @@ struct Stager {
     s0 = row0 * kLds + k0;
     ds = drow * kLds + dk;
     // Rows grow with r (or stay): slot r is inside iff r < row_slots.
-    row_slots = row0 >= rows ? 0 : drow == 0 ? R : (rows - row0 + drow - 1) / drow;
+    // ceil((rows - row0) / drow), written so it cannot overflow for rows near 2^31.
+    row_slots = row0 >= rows ? 0 : drow == 0 ? R : (rows - row0 - 1) / drow + 1;
   }
 
   // Global -> registers (float16) for the K step at kbase; zero outside the
@@ -91,7 +92,7 @@ struct Stager {
   __device__ __forceinline__ void fetch(int kbase, int kdim, const void* ks, int64_t ks0, int64_t ks_k,
                                         bool ks_f16) {
     const int kleft = kdim - kbase - k0;  // slot r's k is inside iff r * dk < kleft
-    const int k_slots = kleft <= 0 ? 0 : dk == 0 ? R : (kleft + dk - 1) / dk;
+    const int k_slots = kleft <= 0 ? 0 : dk == 0 ? R : (kleft - 1) / dk + 1;  // ceil, no overflow
     const int slots = row_slots < k_slots ? row_slots : k_slots;
     const T* q = src + kbase * k_stride;
 #pragma unroll

@@ -98,8 +98,14 @@ struct Lowerer {
     return c;
   }
 
+  // A depthwise conv the C API's operators can take: besides the shape, C, H and W
+  // within its side limit (xsep.h: above 2^30 is UNSUPPORTED). Larger ones go to
+  // the general conv kernel, decided here at load rather than failing at the
+  // first run.
+  static constexpr int64_t kApiMaxSide = int64_t{1} << 30;
   static bool is_depthwise(const ConvInfo& c) {
-    return c.group == c.ci && c.co == c.ci && c.weight->shape[1] == 1 && c.dh == 1 && c.dw == 1;
+    return c.group == c.ci && c.co == c.ci && c.weight->shape[1] == 1 && c.dh == 1 && c.dw == 1 &&
+           c.ci <= kApiMaxSide && c.h <= kApiMaxSide && c.w <= kApiMaxSide;
   }
   bool is_conv(int node) const { return node >= 0 && g.nodes[node].op == "Conv"; }
 

@@ -857,6 +857,31 @@ TEST_F(BadModel, HugeDimension) {
   expect_refused(write("overflow.onnx", o), XSEP_STATUS_INVALID_ARGUMENT, {"'x_over'", "overflow"});
 }
 
+// A valid depthwise conv with W above the C API's side limit (2^30; the graph's
+// own limits allow up to 2^31-1 elements) must be lowered to the general conv
+// kernel at load: given to the C API's 1xK operator, as it was, it loaded and
+// then failed with UNSUPPORTED at the first run. The CUDA backend's activation
+// arena is ~8.6 GB of address space, allocated but not touched by the load.
+TEST_F(BadModel, DepthwiseWiderThanApiLimitUsesGeneralConv) {
+  const int64_t wide = (int64_t{1} << 30) + 1;
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 1, 1, wide});
+  add_initializer(m, "w", {1, 1, 1, 3}, values(3, 9));
+  attr_ints(add_node(m, "Conv", "dw_wide", {"x", "w"}, {"y"}), "pads", {0, 1, 0, 1});
+  add_output(m, "y", {1, 1, 1, wide});
+  const std::string path = write("dw_wide.onnx", m);
+  const xsep_graph_options o = options(XSEP_BACKEND_CUDA);
+  xsep_graph* g = nullptr;
+  const xsep_status s = xsep_graph_load(path.c_str(), &o, &g);
+  if (s == XSEP_STATUS_NO_DEVICE || s == XSEP_STATUS_OUT_OF_MEMORY)
+    GTEST_SKIP() << "the CUDA backend cannot load it here: " << status_name(s) << ": " << xsep_last_error();
+  ASSERT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+  const std::string summary = xsep_graph_summary(g);
+  xsep_graph_destroy(g);
+  EXPECT_NE(summary.find("dw_wide: conv 1x3"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("depthwise"), std::string::npos) << summary;
+}
+
 TEST_F(BadModel, TooNewVersions) {
   onnx::ModelProto m = conv_relu_model();
   m.mutable_opset_import(0)->set_version(1000);
