@@ -378,6 +378,38 @@ def evaluate_targets(rows, torch_doc, errors=()):
 
 # ---------------------------------------------------------------- writing
 
+# The same xsep kernels timed by both harnesses: xsep_bench (x rotating among buffers
+# larger than L2, back-to-back launches in a CUDA graph: the steady state) and
+# bench_torch.py (one call per sample after do_bench's L2 flush, which writes zeros: the
+# timed call pays the flush's dirty write-back, and its own last dirty lines land after
+# the end event). Their ratio is the timing methods' own disagreement, which every
+# "against PyTorch" ratio carries on both sides; NOTES' "How to measure" discusses it.
+CROSS_OPS = {"ours_fused": "xsepconv", "ours_kxk": "dwkxk"}
+
+
+def timing_crosscheck(rows, torch_doc):
+    ours = {(r["op"], r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]): r for r in rows if r.get("us")}
+    out = []
+    for t in (torch_doc or {}).get("kernels", []):
+        op = CROSS_OPS.get(t.get("variant"))
+        if op is None or not t.get("us") or t.get("error"):
+            continue
+        r = ours.get((op, t["dtype"], t["layout"], t["shape"], t["k"], t["stride"]))
+        if r is not None:
+            out.append({"op": op, "dtype": t["dtype"], "layout": t["layout"], "shape": t["shape"], "k": t["k"],
+                        "stride": t["stride"], "xsep_bench_us": r["us"], "bench_torch_us": t["us"],
+                        "ratio": t["us"] / r["us"]})
+    return out
+
+
+def crosscheck_line(cross):
+    if not cross:
+        return None
+    ratios = sorted(c["ratio"] for c in cross)
+    return (f"timing cross-check: bench_torch / xsep_bench on the same xsep kernels, {len(ratios)} rows: "
+            f"median {statistics.median(ratios):.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
+
+
 def fmt(v, spec=".1f", none="–"):
     return none if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
@@ -487,6 +519,19 @@ def markdown(meta, rows, targets, res, torch_doc):
             L.append(f"| {r['dtype']} | {r['layout']} | {r['shape']} | {r['k']} | {r['stride']} | {r['variant']} | "
                      f"{fmt(r.get('us'), '.1f') if not r.get('error') else 'error: ' + r['error'][:60]} | {c} |")
         L.append("")
+    cross = timing_crosscheck(rows, torch_doc)
+    if cross:
+        L.append("## Timing methods cross-check\n")
+        L.append("The same xsep kernels timed by xsep_bench (buffer rotation, back-to-back launches in a CUDA "
+                 "graph) and by bench_torch.py (one call per sample after do_bench's L2 flush). A ratio away "
+                 "from 1 is the methods' own disagreement, carried by every ratio against PyTorch above.\n")
+        L.append(crosscheck_line(cross) + "\n")
+        L.append("| op | dtype | layout | shape | K | s | xsep_bench us | bench_torch us | ratio |\n"
+                 "|---|---|---|---|---|---|---|---|---|")
+        for c in cross:
+            L.append(f"| {c['op']} | {c['dtype']} | {c['layout']} | {c['shape']} | {c['k']} | {c['stride']} | "
+                     f"{fmt(c['xsep_bench_us'], '.1f')} | {fmt(c['bench_torch_us'], '.1f')} | {fmt(c['ratio'], '.2f')} |")
+        L.append("")
     e2e = (torch_doc or {}).get("e2e", [])
     if e2e:
         L.append("## End to end (mbv3s, mbv3s-xsep)\n")
@@ -555,7 +600,7 @@ def plot(rows, path):
     return True
 
 
-def summary_table(targets, rows):
+def summary_table(targets, rows, cross=()):
     lines = ["target                                                                   status        measured"]
     for t in targets:
         m = "–" if t["measured"] is None else (f"{t['measured']:.1f}%" if t["unit"] == "%" else f"{t['measured']:.2f}x")
@@ -568,6 +613,8 @@ def summary_table(targets, rows):
         for r in sel:
             lines.append(f"{'':33}{r['dtype']:<6}{r['layout']:<7}{r['shape']:<17}{r['k']:<4}{fmt(r['us'], '.1f'):<8}"
                          f"{fmt(r['pct_copy']):<7}{fmt(r['x_cudnn'], '.2f'):<9}{fmt(r['x_3pass'], '.2f')}")
+    if cross:
+        lines += ["", crosscheck_line(cross)]
     return "\n".join(lines)
 
 
@@ -649,6 +696,7 @@ def main(argv=None):
     }
     rows = derive(res, args.fma_tflops)
     targets = evaluate_targets(rows, torch_doc, res.errors)
+    cross = timing_crosscheck(rows, torch_doc)
 
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, f"{meta['date']}-{card_slug(card_name)}"
@@ -658,6 +706,7 @@ def main(argv=None):
                        "GBps": io_bytes(k[0], *k[1:5], k[5]) / (v["us"] * 1e-6) / 1e9} for k, v in
                       sorted(res.copies.items())],
            "errors": [{"name": n, "message": m} for n, m in res.errors],
+           "timing_crosscheck": cross,
            "torch": torch_doc}
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=1, default=str)
@@ -668,7 +717,7 @@ def main(argv=None):
         wrote.append(stem + ".png")
     print("report: wrote " + ", ".join(wrote))
     if not args.quiet:
-        print(summary_table(targets, rows))
+        print(summary_table(targets, rows, cross))
     return 0
 
 

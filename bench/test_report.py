@@ -113,6 +113,17 @@ def test_report_on_synthetic_input(tmp_path):
     line = next(x for x in variants.splitlines() if x.startswith("| f16 | nhwc | N64_C96_56x56 | 31 | 1 |"))
     ratio = float(line.split("|")[9])
     assert abs(ratio - (1.15 + 0.5 * 31) / (1.25 + 0.01 * 31)) < 0.01, line
+    # The timing cross-check: bench_torch's ours_* rows against xsep_bench's rows of the same
+    # kernel and tensor (f16 NHWC and f32 NCHW, K = 5 and 7, fused and KxK: 8 rows).
+    cross = {(c["op"], c["dtype"], c["k"]): c for c in doc["timing_crosscheck"]}
+    assert len(doc["timing_crosscheck"]) == 8 and len(cross) == 8
+    copy_f16 = 2 * 64 * 96 * 2 * 56 * 56 / 3.0e12 * 1e6
+    c = cross[("xsepconv", "f16", 7)]
+    assert c["layout"] == "nhwc" and c["bench_torch_us"] == 30.0
+    assert abs(c["ratio"] - 30.0 / (copy_f16 * (1.15 + 0.07))) < 1e-9
+    c = cross[("dwkxk", "f16", 5)]
+    assert abs(c["ratio"] - 40.0 / (copy_f16 * (1.1 + 0.03 * 25))) < 1e-9
+    assert "## Timing methods cross-check" in md and "timing cross-check: bench_torch / xsep_bench" in r.stdout
     # tools/bench.sh --quick names its report apart, so that the full run does not overwrite it.
     r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--out-dir", str(out),
                         "--date", "2000-01-01", "--suffix", "quick", "--no-plot", "--quiet"], capture_output=True, text=True)
