@@ -37,14 +37,23 @@ typedef struct CUstream_st* cudaStream_t;
  * Compare with the XSEP_VERSION_* macros to catch a header/library mismatch. */
 XSEP_API int xsep_version(void);
 
+/* The supported sizes; beyond them a call returns XSEP_STATUS_UNSUPPORTED. Kernels
+ * index with 32-bit integers: every tensor and weight array holds at most
+ * XSEP_MAX_ELEMENTS elements, and C, H and W are each at most XSEP_MAX_SIDE (tile
+ * arithmetic, such as rounding a side up to a multiple of the tile, cannot overflow). */
+#define XSEP_MAX_K 31
+#define XSEP_MAX_ELEMENTS ((int64_t)2147483647) /* 2^31 - 1 */
+#define XSEP_MAX_SIDE ((int64_t)1 << 30)
+
 /* Every call returns one of these. Numbered and append-only. */
 typedef enum xsep_status {
   XSEP_STATUS_SUCCESS = 0,
   XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, y overlapping
                                        an input (x, weights, scale, bias) */
-  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > 31, stride > 2, more than
-                                       2^31-1 elements in x or a weight array, C, H or W above 2^30,
-                                       no tile that fits the device's shared memory) */
+  XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > XSEP_MAX_K, stride > 2,
+                                       more than XSEP_MAX_ELEMENTS elements in x or a weight array,
+                                       C, H or W above XSEP_MAX_SIDE, no tile that fits the
+                                       device's shared memory) */
   XSEP_STATUS_OUT_OF_MEMORY = 3,    /* host memory (the reference's float64 copies) ran out, or
                                        a launch failed with cudaErrorMemoryAllocation; y untouched */
   XSEP_STATUS_DEVICE_ERROR = 4,     /* the launch failed or the device is in an error state; the

@@ -11,14 +11,10 @@ namespace xsep::detail {
 
 enum class Op { k2x2, k1xK, kKx1, kKxK, kXSep };
 
-// The largest K provided, and the size limits: kernels index with 32-bit
-// integers, so every tensor and weight array stays below 2^31 elements (any
-// flat index fits an int32) and C, H and W each at most 2^30 (tile arithmetic
-// such as rounding a side or the channel count up to a multiple of the tile
-// cannot overflow).
-constexpr int32_t kMaxK = 31;
-constexpr int64_t kMaxElements = INT32_MAX;
-constexpr int64_t kMaxSide = int64_t{1} << 30;
+// The largest K provided, and the size limits (xsep.h says why).
+constexpr int32_t kMaxK = XSEP_MAX_K;
+constexpr int64_t kMaxElements = XSEP_MAX_ELEMENTS;
+constexpr int64_t kMaxSide = XSEP_MAX_SIDE;
 
 // A validated call: enum values read back as plain ints and the output shape.
 struct Problem {

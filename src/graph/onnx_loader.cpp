@@ -20,7 +20,7 @@
 namespace xsep::graph {
 namespace {
 
-constexpr int64_t kMaxElements = INT32_MAX;        // per tensor, as for the operators
+constexpr int64_t kMaxElements = XSEP_MAX_ELEMENTS;  // per tensor, as for the operators
 constexpr int64_t kMaxAttribute = int64_t{1} << 30;  // Conv strides, dilations, pads, kernel_shape
 
 std::vector<float> float_data(const onnx::TensorProto& t, int64_t count, const std::string& what) {
