@@ -68,7 +68,10 @@ int xsepconv_stream_for_dtype(const XsArgs& a, cudaStream_t s) {
 }
 
 // Which fused kernel runs. By default (unset or `auto`): the row-streaming one
-// for NHWC with K >= 11, the tiled one otherwise. Why K >= 11 in NHWC: there the
+// for NHWC with K >= 11, the tiled one otherwise. This rule is mirrored in
+// bench/tile_counts.py (default_kernel) and in the kernels_tiled test's filter
+// (tests/CMakeLists.txt); the compiled K sets of the switches here in the
+// *_f32.cu / *_f16.cu instantiation lists and tile_counts.py's COMPILED_TILED. Why K >= 11 in NHWC: there the
 // tiled kernel's 96 KB budget shrinks its tile to 4x4 outputs (K = 13, 31) and
 // its vertical and horizontal halo re-stage each x element ~20x (K = 13) to
 // ~90x (K = 31) and re-run the 2x2 and 1xK passes as often, where the stream

@@ -22,6 +22,8 @@ struct Tile {
   int vec;      // staging vector width (1 = scalar)
 };
 
+// shrink_to_fit and balance_rows are mirrored in bench/tile_counts.py (test tile_counts fails when the two differ):
+// a change here goes there too.
 // Starts from `t` and halves the larger spatial side (never below `min_h` /
 // `min_w`, staying a multiple of them), then the channel count, until
 // smem_bytes(tile) <= budget. min_* are kOpt on a register-blocked axis.

@@ -1,5 +1,6 @@
 // Explicit instantiations of the fused XSepConv launcher for f32 I/O
-// (K = 0 is the run-time-K kernel).
+// (K = 0 is the run-time-K kernel). The K set is dispatch.cpp's switch, and
+// bench/tile_counts.py's COMPILED_TILED.
 #include "xsepconv.cuh"
 
 namespace xsep::kernels {

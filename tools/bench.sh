@@ -61,7 +61,7 @@ while [ $# -gt 0 ]; do
     --ncu) do_ncu=1 ;;
     --deadline) total="$2"; shift ;;
     --deadline=*) total="${1#*=}" ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -9,7 +9,8 @@
 # with `dpkg -x` into /tmp/xsep-deps.
 #
 #   tools/fetch-gpu-deps.sh [--no-testdata]    # --no-testdata: skip libonnx-testdata (~6 MB;
-#                                              # only the onnx_conformance test uses it)
+#                                              # the onnx_conformance, graph_threads and
+#                                              # install_consumer tests then fail)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,8 @@
 #   1. python_ref: the numpy reference against onnxruntime (pytest)
 #   2. emulated device + AddressSanitizer/UndefinedBehaviorSanitizer: API,
 #      reference against the python goldens, every kernel against the reference
-#   3. emulated device + ThreadSanitizer: the API and a representative kernel subset
+#   3. emulated device + ThreadSanitizer: the API, the emulator, a representative
+#      kernel subset (also wide, stream, tiled), the graph kernels and graph threads
 #   4. CUDA build (nvcc, sm_90) with the benchmark harness: compiles; host tests
 #      and the harness's row check run, GPU tests report
 #      SKIPPED without a GPU and run with one

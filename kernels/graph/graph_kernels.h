@@ -39,7 +39,7 @@ struct Act {
   float alpha = 0, beta = 0;   // kHardSigmoid
 };
 
-// A strided view of an activation tensor operand.
+// An activation tensor operand: its data and storage type.
 struct Operand {
   const void* data = nullptr;
   bool f16 = false;

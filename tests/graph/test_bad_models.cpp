@@ -10,7 +10,10 @@
 //     the tensor, the number);
 //   - *graph set to NULL; no crash and no leak (CI runs this under ASan/LSan).
 // One positive control (Conv + Relu) checks both backends against a direct
-// computation, and the NULL-argument cases use it.
+// computation, and the NULL-argument cases use it. A few models the runner must
+// accept are checked here too, where a lowering bug showed as a wrong or failed
+// run (Gemm with beta = 0, a standalone float16 BatchNorm, an SE-like padded
+// FC, a depthwise conv wider than the C API takes).
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
