@@ -5,7 +5,7 @@
 // image. It stages the input window the tile reads in shared memory (once,
 // coalesced, zero padded by predication). Each thread keeps one channel and
 // holds its taps in registers (filters of up to 25 taps; 7x7, 9x9 and the
-// run-time K stage them in shared memory too). It computes kOpt consecutive
+// run-time K stage them in shared memory instead). It computes kOpt consecutive
 // outputs of its channel along H or W (dw_along_h), reusing every loaded value
 // across the taps (conv_line_regs / conv_line), applies the epilogue and
 // writes y once.
@@ -23,7 +23,7 @@ struct DwParams {
   void* y;
   const float* w;
   Epilogue ep;
-  int n, c, ho, wo;
+  int c, ho, wo;
   int kh, kw, sh, sw;  // run-time copies of the filter shape (used when KH / KW == 0)
   int pad_top, pad_left;
   int symmetric;
@@ -201,7 +201,6 @@ int launch_dwconv(const DwArgs& a, cudaStream_t stream) {
   p.y = a.y;
   p.w = a.weights;
   p.ep = Epilogue{a.ep.scale, a.ep.bias, static_cast<int>(a.ep.act)};
-  p.n = a.n;
   p.c = a.c;
   p.ho = a.ho;
   p.wo = a.wo;

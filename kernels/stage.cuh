@@ -115,7 +115,7 @@ __device__ __forceinline__ void stage_input(const InputView& in, int n, int c0, 
 }
 
 // The tile a block computes. Blocks are numbered
-//   blockIdx.x = ((n * tiles_c + cb) * tiles_h + th) * tiles_w + tw,
+//   blockIdx.x = ((n * tiles_c + cb) * tiles_h + ih) * tiles_w + iw,
 // so neighbouring blocks share an image and channel block and walk along W.
 struct TileOrigin {
   int n, c0, oh0, ow0;  // image, first channel, first output row and column
@@ -123,12 +123,12 @@ struct TileOrigin {
 __device__ __forceinline__ TileOrigin tile_origin(int tiles_h, int tiles_w, int tiles_c, int tile_h, int tile_w,
                                                   int tile_c) {
   int b = blockIdx.x;
-  const int tw = b % tiles_w;
+  const int iw = b % tiles_w;  // tile indices along W, H and C
   b /= tiles_w;
-  const int th = b % tiles_h;
+  const int ih = b % tiles_h;
   b /= tiles_h;
   const int cb = b % tiles_c;
-  return TileOrigin{b / tiles_c, cb * tile_c, th * tile_h, tw * tile_w};
+  return TileOrigin{b / tiles_c, cb * tile_c, ih * tile_h, iw * tile_w};
 }
 
 // Staging vector width: 16 bytes of channels when the NHWC input allows it.

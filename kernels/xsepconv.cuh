@@ -32,7 +32,7 @@ struct XsParams {
   const float* w1xk;
   const float* wkx1;
   Epilogue e1, e2, e3;
-  int n, c, ho, wo;
+  int c, ho, wo;
   int k, s;
   int pad_top, pad_left, symmetric;
   int tile_h, tile_w, tile_c;
@@ -116,7 +116,7 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
       const int r = g % L.rows, col = (g / L.rows) * kOpt;
       if (!row_needed(r)) continue;
       const float* x0 = xw + (r + 1 - f.pt) * xrow_step + (col + 1 - f.pl) * tc + cc;
-      t1_segment_regs(x0, x0 + xrow_step, tc, f.w2, f.e1, ca + col, W, t1 + r * t1row_step + col * tc + cc);
+      t1_segment_regs(x0, x0 + xrow_step, tc, f.w2x2, f.e1, ca + col, W, t1 + r * t1row_step + col * tc + cc);
     }
   }
   __syncthreads();
@@ -166,6 +166,8 @@ __global__ void __launch_bounds__(kThreads) xsepconv_kernel(const XsParams p) {
 // Picks the tile and launches. Budget: 96 KB of shared memory per block (two
 // blocks per H100 SM), or what the device allows a block if that is less; the
 // fused block needs room for x, t1 and t2.
+// Mirrored in bench/tile_counts.py (test tile_counts fails when the two differ):
+// a change here goes there too.
 template <bool kF16, int K>
 int launch_xsepconv(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;

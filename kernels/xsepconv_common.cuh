@@ -21,7 +21,6 @@ void fill_xsepconv_params(Params& p, const XsArgs& a, int vec) {
   p.e1 = Epilogue{a.ep2x2.scale, a.ep2x2.bias, static_cast<int>(a.ep2x2.act)};
   p.e2 = Epilogue{a.ep1xk.scale, a.ep1xk.bias, static_cast<int>(a.ep1xk.act)};
   p.e3 = Epilogue{a.epkx1.scale, a.epkx1.bias, static_cast<int>(a.epkx1.act)};
-  p.n = a.n;
   p.c = a.c;
   p.ho = a.ho;
   p.wo = a.wo;
@@ -35,13 +34,13 @@ void fill_xsepconv_params(Params& p, const XsArgs& a, int vec) {
 // kOpt consecutive t1 values of one channel (the 2x2 pass, SPEC 2.1, + E1):
 //   t1(o) = E1(w[0][0] x0[o] + w[0][1] x0[o+1] + w[1][0] x1[o] + w[1][1] x1[o+1]),
 // where x0 / x1 point at the filter's top / bottom x row, already shifted by
-// the channel's direction, with consecutive columns `tc` floats apart; w2 holds
+// the channel's direction, with consecutive columns `tc` floats apart; w2x2 holds
 // the 4 weights (w00, w01, w10, w11) in registers. The caller calls it for rows
 // inside the image and channels below C only (it skips the other rows: their t2
 // rows are zero, and their t1 rows stay unwritten); within a row, column
 // gc0 + o outside [0, W) gets 0, the intermediate's own zero padding.
 // Written to dst[o * tc].
-__device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1, int tc, const float (&w2)[4],
+__device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1, int tc, const float (&w2x2)[4],
                                                 const ChannelEpilogue& e1, int gc0, int W, float* dst) {
   float a0[kOpt + 1], a1[kOpt + 1];
 #pragma unroll
@@ -52,10 +51,10 @@ __device__ __forceinline__ void t1_segment_regs(const float* x0, const float* x1
   float v[kOpt];
 #pragma unroll
   for (int o = 0; o < kOpt; ++o) {
-    v[o] = w2[0] * a0[o];
-    v[o] = fmaf(w2[1], a0[o + 1], v[o]);
-    v[o] = fmaf(w2[2], a1[o], v[o]);
-    v[o] = fmaf(w2[3], a1[o + 1], v[o]);
+    v[o] = w2x2[0] * a0[o];
+    v[o] = fmaf(w2x2[1], a0[o + 1], v[o]);
+    v[o] = fmaf(w2x2[2], a1[o], v[o]);
+    v[o] = fmaf(w2x2[3], a1[o + 1], v[o]);
   }
   apply_epilogue(e1, v);
 #pragma unroll
@@ -75,7 +74,7 @@ struct FusedChannel {
   bool c_in;  // c < C; past C the thread computes zeros and writes nothing
   int pt, pl;  // the 2x2 direction's pad_top / pad_left for this channel
   ChannelEpilogue e1, e2, e3;
-  float w2[4];
+  float w2x2[4];
 };
 template <typename Params>
 __device__ __forceinline__ FusedChannel fused_channel(const Params& p, int c0, int tc) {
@@ -94,7 +93,7 @@ __device__ __forceinline__ FusedChannel fused_channel(const Params& p, int c0, i
   f.e2 = channel_epilogue(p.e2, cs);
   f.e3 = channel_epilogue(p.e3, cs);
 #pragma unroll
-  for (int j = 0; j < 4; ++j) f.w2[j] = p.w2x2[cs * 4 + j];
+  for (int j = 0; j < 4; ++j) f.w2x2[j] = p.w2x2[cs * 4 + j];
   return f;
 }
 
@@ -111,10 +110,10 @@ struct FusedTaps {
   // Channel cs's taps from global memory ([C][K] each) when K is known; the
   // shared copies (tap j of this thread's channel at ws1[j * tc]) otherwise.
   __device__ __forceinline__ void load(const float* w1xk, const float* wkx1, int cs, const float* s1,
-                                       const float* sk, int stride) {
+                                       const float* sk, int tap_pitch) {
     ws1 = s1;
     wsk = sk;
-    tc = stride;
+    tc = tap_pitch;
     if constexpr (K > 0) {
 #pragma unroll
       for (int j = 0; j < K; ++j) {

@@ -57,7 +57,7 @@ struct XsStreamParams {
   const float* w1xk;
   const float* wkx1;
   Epilogue e1, e2, e3;
-  int n, c, ho, wo;
+  int c, ho, wo;
   int k, s;
   int pad_top, pad_left, symmetric;
   int tile_w, tile_c, group_rows, chunk_rows;
@@ -187,7 +187,8 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
     // ---- t1 rows rel0 .. rel0+NB-1: 2x2 + E1, kOpt columns per item ----------
     // Group g: row i = g % NB (rows fastest, see the strides above), columns
     // col .. col+kOpt-1 with col = (g / NB) * kOpt.
-    // t1(r, col) = sum_ij w[i'][j'] x(r - pt + i', col - pl + j'): x rel row i + 1 - pt + i',
+    // t1(r, col) = sum_ij w[i'][j'] x(r - pt + i', col - pl + j') for rel row
+    // r = rel0 + i: x rel row rel0 + i + 1 - pt + i',
     // x ring column col + 1 - pl + j' (column 0 of the ring is x column ca - 1).
     // Rows outside the image (and channels past C) are skipped: their t2 row is
     // zero, which the 1xK pass writes without reading t1 (row_needed below). The
@@ -205,7 +206,7 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
         const int xq = rel0 + i + 1 - f.pt;  // x rel row of the filter's top row
         const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
         const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
-        t1_segment_regs(x0, x1, tc, f.w2, f.e1, ca + col, W, t1 + i * t1row_step + col * tc + cc);
+        t1_segment_regs(x0, x1, tc, f.w2x2, f.e1, ca + col, W, t1 + i * t1row_step + col * tc + cc);
       }
     }
     __syncthreads();
@@ -263,6 +264,8 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
 // with at least 16 columns and a 32-byte sector of channels (NHWC); otherwise
 // the largest tile that fits max(that, 96 KB). Both capped at what the device
 // allows a block (device_limits.h).
+// Mirrored in bench/tile_counts.py (test tile_counts fails when the two differ):
+// a change here goes there too.
 template <bool kF16, int K>
 int launch_xsepconv_stream(const XsArgs& a, cudaStream_t stream) {
   using T = typename std::conditional<kF16, __half, float>::type;

@@ -290,7 +290,7 @@ int run_cuda_core(Prepared& pr, int batch, int force_tm, int force_tn, cudaStrea
   p.tiles_m = static_cast<int>(div_up64(p.m, 16 * tm));
   p.tiles_n = static_cast<int>(div_up64(p.n, 16 * tn));
   const int64_t blocks = blocks_of(tm, tn);
-  if (blocks > kMaxElements) return kInvalid;
+  if (blocks > kMaxGridBlocks) return kInvalid;
   p.ks_on_a = tm <= tn;  // scale the smaller staged tile
 
   GemmKernel kernel;

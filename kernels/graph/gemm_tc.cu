@@ -220,7 +220,7 @@ cudaError_t launch_gemm_tc(GemmParams p, int batch, bool a_f16, bool b_f16, int 
   p.tiles_m = static_cast<int>(div_up64(p.m, gemm_tc_block_m(bn16)));
   p.tiles_n = static_cast<int>(div_up64(p.n, gemm_tc_block_n(bn16)));
   const int64_t blocks = int64_t{batch} * p.tiles_m * p.tiles_n;
-  if (blocks > kMaxElements) return cudaErrorInvalidValue;
+  if (blocks > kMaxGridBlocks) return cudaErrorInvalidValue;
   p.ks_on_a = gemm_tc_block_m(bn16) <= gemm_tc_block_n(bn16);  // scale the smaller staged tile
   // float32 x float32 is the CUDA-core kernel's (gemm.cu: tensor_core_eligible).
   if (!a_f16 && !b_f16) return cudaErrorInvalidValue;

@@ -46,6 +46,7 @@ __device__ __forceinline__ float load_t(const T* p, int64_t i) {
 #define XSEP_GRAPH_EXPORT __attribute__((visibility("default")))
 
 constexpr int64_t kMaxElements = (int64_t{1} << 31) - 1;  // 32-bit index math in kernels
+constexpr int64_t kMaxGridBlocks = (int64_t{1} << 31) - 1;  // gridDim.x (every launch is 1-D)
 constexpr int kInvalid = static_cast<int>(cudaErrorInvalidValue);
 
 inline int64_t div_up64(int64_t v, int64_t m) { return (v + m - 1) / m; }

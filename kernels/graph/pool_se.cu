@@ -155,7 +155,7 @@ XSEP_GRAPH_EXPORT int global_avg_pool(const GapArgs& a, cudaStream_t stream) {
   }
   p.cblocks = static_cast<int>(div_up64(a.c, p.cc));
   const int64_t blocks = int64_t{a.n} * p.cblocks;
-  if (blocks > kMaxElements) return kInvalid;
+  if (blocks > kMaxGridBlocks) return kInvalid;
   return static_cast<int>(launch_kernel(&gap_kernel, dim3(static_cast<unsigned>(blocks)),
                                         dim3(kThreads), kThreads * sizeof(float), stream, p));
 }

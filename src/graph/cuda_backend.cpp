@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 #include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "memory_plan.h"
 
@@ -82,13 +84,43 @@ struct DeviceScope {
 };
 #endif
 
-// A step's host constants in upload order; ConstSlot indexes the device
-// pointers kept per step in the same order.
-enum ConstSlot { kW, kW1, kW2, kEpS, kEpB, kEp1S, kEp1B, kEp2S, kEp2B, kBias, kGa, kGb, kGc, kSw1, kSb1, kSw2, kSb2, kEa, kEb, kEc };
-std::array<const std::vector<float>*, 20> step_constants(const Step& s) {
-  return {&s.w,         &s.w1,     &s.w2,         &s.ep.scale,    &s.ep.bias,     &s.ep1.scale,   &s.ep1.bias,
-          &s.ep2.scale, &s.ep2.bias, &s.bias,     &s.gemm_a_const, &s.gemm_b_const, &s.gemm_c_const, &s.se_w1,
-          &s.se_b1,     &s.se_w2,  &s.se_b2,      &s.elt_a_const, &s.elt_b_const, &s.elt_c_const};
+// A step's host constants, uploaded in ConstSlot order; the device pointers
+// kept per step are indexed by ConstSlot too. A slot added to the enum and not
+// to the switch is a -Wswitch warning and a logic_error at load.
+enum ConstSlot {
+  kW, kW1xK, kWKx1, kEpS, kEpB, kEp1xKS, kEp1xKB, kEpKx1S, kEpKx1B, kBias, kGa, kGb, kGc,
+  kSw1, kSb1, kSw2, kSb2, kEa, kEb, kEc, kConstSlots
+};
+const std::vector<float>& step_constant(const Step& s, ConstSlot k) {
+  switch (k) {
+    case kW: return s.w;
+    case kW1xK: return s.w1xk;
+    case kWKx1: return s.wkx1;
+    case kEpS: return s.ep.scale;
+    case kEpB: return s.ep.bias;
+    case kEp1xKS: return s.ep1xk.scale;
+    case kEp1xKB: return s.ep1xk.bias;
+    case kEpKx1S: return s.epkx1.scale;
+    case kEpKx1B: return s.epkx1.bias;
+    case kBias: return s.bias;
+    case kGa: return s.gemm_a_const;
+    case kGb: return s.gemm_b_const;
+    case kGc: return s.gemm_c_const;
+    case kSw1: return s.se_w1;
+    case kSb1: return s.se_b1;
+    case kSw2: return s.se_w2;
+    case kSb2: return s.se_b2;
+    case kEa: return s.elt_a_const;
+    case kEb: return s.elt_b_const;
+    case kEc: return s.elt_c_const;
+    case kConstSlots: break;
+  }
+  throw std::logic_error("step_constant: no member for slot " + std::to_string(static_cast<int>(k)));
+}
+std::array<const std::vector<float>*, kConstSlots> step_constants(const Step& s) {
+  std::array<const std::vector<float>*, kConstSlots> all{};
+  for (int k = 0; k < kConstSlots; ++k) all[k] = &step_constant(s, static_cast<ConstSlot>(k));
+  return all;
 }
 
 }  // namespace
@@ -220,9 +252,9 @@ struct CudaBackend::Impl {
       case StepKind::kXSepConv: {
         const int x = s.inputs[0];
         const xsep_tensor_desc d = desc(x);
-        const xsep_xsepconv_params prm{s.k, s.stride, s.pad, c[kW], c[kW1], c[kW2],
-                                       ep(kEpS, kEpB, s.ep.act), ep(kEp1S, kEp1B, s.ep1.act),
-                                       ep(kEp2S, kEp2B, s.ep2.act)};
+        const xsep_xsepconv_params prm{s.k, s.stride, s.pad, c[kW], c[kW1xK], c[kWKx1],
+                                       ep(kEpS, kEpB, s.ep.act), ep(kEp1xKS, kEp1xKB, s.ep1xk.act),
+                                       ep(kEpKx1S, kEpKx1B, s.epkx1.act)};
         return check_status(xsep_xsepconv(&d, ptr(x), &prm, ptr(s.output), stream), s.label);
       }
       case StepKind::kConv: {
@@ -236,9 +268,9 @@ struct CudaBackend::Impl {
       }
       case StepKind::kGemm: {
         gk::GemmArgs a = s.gemm;
-        a.a = operand(c, s.gemm_a, kGa, s.a_offset);
-        a.b = operand(c, s.gemm_b, kGb, s.b_offset);
-        a.c = s.gemm_c >= 0 || c[kGc] ? operand(c, s.gemm_c, kGc, s.c_offset) : gk::Operand{};
+        a.a = operand(c, s.gemm_a, kGa, 0);
+        a.b = operand(c, s.gemm_b, kGb, 0);
+        a.c = s.gemm_c >= 0 || c[kGc] ? operand(c, s.gemm_c, kGc, 0) : gk::Operand{};
         if (s.gemm_kscale >= 0) a.kscale = gk::Operand{ptr(s.gemm_kscale), f16()};
         a.bias = a.bias_axis ? c[kBias] : nullptr;
         if (!a.bias) a.bias_axis = 0;
@@ -372,7 +404,6 @@ CudaBackend::CudaBackend(const Graph& g, Program program) : impl_(new Impl) {
 #endif
   impl_->plan();
   impl_->upload_constants();
-  arena_bytes_ = impl_->arena_bytes;
 }
 
 CudaBackend::~CudaBackend() = default;
@@ -419,7 +450,7 @@ std::string CudaBackend::summary() const {
   std::snprintf(tail, sizeof tail,
                 "%zu launches after fusion, %zu parameters (BatchNorm folded), %.2f GMAC per batch, "
                 "activation arena %.2f MB\n",
-                p.steps.size(), params, macs / 1e9, static_cast<double>(arena_bytes_) / 1e6);
+                p.steps.size(), params, macs / 1e9, static_cast<double>(impl_->arena_bytes) / 1e6);
   return os.str() + tail;
 }
 

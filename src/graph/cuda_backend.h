@@ -23,12 +23,10 @@ class CudaBackend {
   // The forward pass alone, iters times; ms[i] = wall time of pass i.
   void time(int iters, double* ms);
   std::string summary() const;
-  size_t arena_bytes() const { return arena_bytes_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  size_t arena_bytes_ = 0;
 };
 
 }  // namespace xsep::graph

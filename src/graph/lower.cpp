@@ -6,7 +6,7 @@
 //     [+BN][+act] -> Kx1 depthwise [+BN][+act]  => one xsep_xsepconv;
 //   - any other depthwise conv our C API provides (2x2, 1xK, Kx1, KxK)
 //     [+bias][+BN][+act]                        => one xsep_dwconv*;
-//   - pointwise conv [+BN][+act][+residual Add], with an SE channel scale
+//   - pointwise conv [+BN][+act | +residual Add], with an SE channel scale
 //     (Mul) folded into its input                => one gemm;
 //   - GlobalAveragePool -> 1x1 conv -> act -> 1x1 conv -> act (SE)
 //                                                => gap + se_fc;
@@ -99,13 +99,12 @@ struct Lowerer {
   }
 
   // A depthwise conv the C API's operators can take: besides the shape, C, H and W
-  // within its side limit (xsep.h: above 2^30 is UNSUPPORTED). Larger ones go to
+  // within its side limit (above XSEP_MAX_SIDE is UNSUPPORTED). Larger ones go to
   // the general conv kernel, decided here at load rather than failing at the
   // first run.
-  static constexpr int64_t kApiMaxSide = int64_t{1} << 30;
   static bool is_depthwise(const ConvInfo& c) {
     return c.group == c.ci && c.co == c.ci && c.weight->shape[1] == 1 && c.dh == 1 && c.dw == 1 &&
-           c.ci <= kApiMaxSide && c.h <= kApiMaxSide && c.w <= kApiMaxSide;
+           c.ci <= XSEP_MAX_SIDE && c.h <= XSEP_MAX_SIDE && c.w <= XSEP_MAX_SIDE;
   }
   bool is_conv(int node) const { return node >= 0 && g.nodes[node].op == "Conv"; }
 
@@ -373,8 +372,8 @@ struct Lowerer {
                       std::to_string(k1) + "x1" + e3.text + "]",
                   {x}, e3.out);
     s.k = k1, s.stride = s1, s.pad = pad;
-    s.w = w2x2, s.w1 = ci1.weight->f, s.w2 = ci2.weight->f;
-    s.ep = host_epilogue(e1), s.ep1 = host_epilogue(e2), s.ep2 = host_epilogue(e3);
+    s.w = w2x2, s.w1xk = ci1.weight->f, s.wkx1 = ci2.weight->f;
+    s.ep = host_epilogue(e1), s.ep1xk = host_epilogue(e2), s.epkx1 = host_epilogue(e3);
     const auto& xs = shape(x);
     const auto& ys = shape(e3.out);
     s.macs = double(xs[0]) * xs[1] * (xs[2] * xs[3] * 4.0 + xs[2] * ys[3] * k1 + ys[2] * ys[3] * k1);
@@ -417,7 +416,8 @@ struct Lowerer {
   }
 
   // Pointwise conv as a GEMM per image, with BN folded into the weights, the
-  // activation, a residual Add and an SE channel scale fused.
+  // activation or a residual Add (the Add only after no activation) and an SE
+  // channel scale fused.
   bool try_pointwise(int node) {
     const Node& n = g.nodes[node];
     const ConvInfo c = conv_info(n);

@@ -42,8 +42,10 @@ struct Step {
   DwOp dw_op = DwOp::kKxK;
   int k = 0, stride = 1;
   xsep_pad pad = XSEP_PAD_TOP_LEFT;
-  std::vector<float> w, w1, w2;  // dw: w; xsep: w (2x2), w1 (1xK), w2 (Kx1)
-  HostEpilogue ep, ep1, ep2;     // dw: ep; xsep: ep (2x2), ep1 (1xK), ep2 (Kx1)
+  // The C API's names: dw uses w and ep; xsep w and ep for its 2x2 pass, then
+  // w1xk / ep1xk and wkx1 / epkx1.
+  std::vector<float> w, w1xk, wkx1;
+  HostEpilogue ep, ep1xk, epkx1;
 
   // kConv: args without pointers; weights / bias in w / bias
   kernels::graph::ConvArgs conv;
@@ -53,7 +55,6 @@ struct Step {
   kernels::graph::GemmArgs gemm;
   int gemm_a = -1, gemm_b = -1, gemm_c = -1, gemm_kscale = -1;  // value ids (-1: none)
   std::vector<float> gemm_a_const, gemm_b_const, gemm_c_const;  // constant operands (weights)
-  int64_t a_offset = 0, b_offset = 0, c_offset = 0;             // element offsets into values
 
   // kGap / kSeFc / kElt
   kernels::graph::GapArgs gap;
@@ -62,7 +63,7 @@ struct Step {
   kernels::graph::EltArgs elt;
   int elt_a = -1, elt_b = -1;           // value ids (-1: constant)
   std::vector<float> elt_a_const, elt_b_const, elt_c_const;  // c: kMulAdd's addend (always constant)
-  int64_t elt_a_offset = 0, elt_b_offset = 0, elt_y_offset = 0;  // element offsets (slices)
+  int64_t elt_a_offset = 0, elt_y_offset = 0;  // element offsets of a and y (Split / Concat slices)
 };
 
 // How a value is stored by the backend.
