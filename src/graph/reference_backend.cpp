@@ -146,10 +146,12 @@ void binary(Run& r, double (*f)(double, double)) {
   r.set(0, out, std::move(y));
 }
 
-// Clamps to [lo, hi] as Min(hi, Max(x, lo)) (so lo > hi gives hi); NaN passes through.
+// Clamps to [lo, hi] as Min(hi, Max(x, lo)) (so lo > hi gives hi); NaN passes
+// through, and a bound equal to x wins (so -0.0 clamped at +0.0 gives +0.0, as
+// IEEE maximum and the kernels' clamp_keep_nan do).
 double clamp(double x, double lo, double hi) {
-  const double v = x < lo ? lo : x;
-  return v > hi ? hi : v;
+  const double v = x <= lo ? lo : x;
+  return v >= hi ? hi : v;
 }
 
 void clip(Run& r) {
@@ -460,7 +462,7 @@ const std::map<std::string, std::function<void(Run&)>>& ops() {
   static const std::map<std::string, std::function<void(Run&)>> kOps = {
       {"Conv", conv},
       {"BatchNormalization", batchnorm},
-      {"Relu", [](Run& r) { unary(r, [](double x) { return x < 0 ? 0.0 : x; }); }},
+      {"Relu", [](Run& r) { unary(r, [](double x) { return x <= 0 ? 0.0 : x; }); }},  // -0 -> +0
       {"Clip", clip},
       // HardSigmoid: max(0, min(1, alpha*x + beta)); HardSwish: x * HardSigmoid(x) with alpha 1/6, beta 0.5.
       {"HardSigmoid",

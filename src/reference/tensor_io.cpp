@@ -104,9 +104,10 @@ void apply_epilogue(const xsep_epilogue* ep, Planes* p) {
           if (ep->bias != nullptr) v += ep->bias[ic];
           switch (ep->act) {
             case XSEP_ACT_NONE: break;
-            // Written so that NaN stays NaN (std::max(0.0, NaN) would be 0).
-            case XSEP_ACT_RELU: v = v < 0.0 ? 0.0 : v; break;
-            case XSEP_ACT_RELU6: v = v < 0.0 ? 0.0 : v > 6.0 ? 6.0 : v; break;
+            // Written so that NaN stays NaN (std::max(0.0, NaN) would be 0), and
+            // with <= so that -0.0 becomes +0.0 (IEEE maximum, as the kernels do).
+            case XSEP_ACT_RELU: v = v <= 0.0 ? 0.0 : v; break;
+            case XSEP_ACT_RELU6: v = v <= 0.0 ? 0.0 : v > 6.0 ? 6.0 : v; break;
             case XSEP_ACT_HARDSWISH: {
               const double r = v + 3.0 < 0.0 ? 0.0 : v + 3.0 > 6.0 ? 6.0 : v + 3.0;
               v = v * r / 6.0;
