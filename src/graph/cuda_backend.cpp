@@ -53,7 +53,10 @@ class DeviceScope {
  public:
   explicit DeviceScope(int device, bool quiet = false) {
     if (device < 0) return;
-    if (cudaGetDevice(&caller_) != cudaSuccess) caller_ = -1;
+    if (cudaGetDevice(&caller_) != cudaSuccess) {
+      (void)cudaGetLastError();  // not left pending for the caller's next check
+      caller_ = -1;
+    }
     if (caller_ != device && cudaSetDevice(device) != cudaSuccess) {
       const cudaError_t e = cudaGetLastError();
       if (quiet) return;
@@ -364,6 +367,9 @@ struct CudaBackend::Impl {
 #if defined(XSEP_EMU)
     forward();
 #else
+    // Nothing to run (a network of views only, such as Identity or Reshape):
+    // no empty CUDA graph to capture, instantiate and launch.
+    if (p.steps.empty()) return;
     if (!exec) {
       check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed), "starting graph capture");
       try {
