@@ -293,10 +293,13 @@ def evaluate_targets(rows, torch_doc, errors=()):
     # From bench_torch.py. A row with an error other than a budget skip, or whose output
     # check failed, fails the targets that use its variant.
     kern = (torch_doc or {}).get("kernels", [])
+    key = torch_time_key(kern)
+    method = ("steady state: back-to-back calls over rotating inputs, as xsep_bench" if key == "us_steady"
+              else "triton do_bench per call")
 
     def tus(variant, **kw):
-        return {(r["shape"], r["k"], r["stride"], r["dtype"], r["layout"]): r["us"] for r in kern
-                if r.get("variant") == variant and r.get("us") and not torch_row_failed(r)
+        return {(r["shape"], r["k"], r["stride"], r["dtype"], r["layout"]): r[key] for r in kern
+                if r.get("variant") == variant and r.get(key) and not torch_row_failed(r)
                 and all(r.get(a) == b for a, b in kw.items())}
 
     def tkeys(variants, label, **kw):
@@ -314,14 +317,15 @@ def evaluate_targets(rows, torch_doc, errors=()):
     lab = lambda key: f"{key[0]} s{key[2]}"  # noqa: E731
     vals = [(native[key] / ours[key], lab(key)) for key in ours if key in native]
     t.append(_target("our KxK vs PyTorch native depthwise, K=7, f32 NCHW >= 2x", vals, 2.0, "x",
-                     "bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk",
+                     f"bench_torch.py: torch.backends.cudnn disabled F.conv2d / xsep_dwconvkxk ({method})",
                      tkeys(("ours_kxk", "torch_native_kxk"), lab, k=7, dtype="f32", layout="nchw"),
                      tfail(("ours_kxk", "torch_native_kxk"), k=7, dtype="f32", layout="nchw")))
     ours, unf = tus("ours_fused", n=64), tus("torch_xsep_unfused", n=64)
     lab = lambda key: f"{key[0]} K={key[1]} s{key[2]} {key[3]} {key[4]}"  # noqa: E731
     vals = [(unf[key] / ours[key], lab(key)) for key in ours if key in unf]
     t.append(_target("XSepConv vs PyTorch unfused XSepConv at batch 64 >= 4x", vals, 4.0, "x",
-                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config",
+                     "bench_torch.py: pad + 3 depthwise convs + BN + hardswish (eager) / fused; worst config "
+                     f"({method})",
                      tkeys(("ours_fused", "torch_xsep_unfused"), lab, n=64),
                      tfail(("ours_fused", "torch_xsep_unfused"), n=64)))
     e2e = (torch_doc or {}).get("e2e", [])
@@ -387,6 +391,14 @@ def evaluate_targets(rows, torch_doc, errors=()):
 CROSS_OPS = {"ours_fused": "xsepconv", "ours_kxk": "dwkxk"}
 
 
+def torch_time_key(kern):
+    """The bench_torch time the PyTorch targets use: "us_steady" (the steady state,
+    xsep_bench's method) when every timed kernel row has it, else "us" (do_bench), so
+    that a ratio never mixes the two methods."""
+    timed = [r for r in kern if r.get("us")]
+    return "us_steady" if timed and all(r.get("us_steady") for r in timed) else "us"
+
+
 def timing_crosscheck(rows, torch_doc):
     ours = {(r["op"], r["dtype"], r["layout"], r["shape"], r["k"], r["stride"]): r for r in rows if r.get("us")}
     out = []
@@ -398,16 +410,20 @@ def timing_crosscheck(rows, torch_doc):
         if r is not None:
             out.append({"op": op, "dtype": t["dtype"], "layout": t["layout"], "shape": t["shape"], "k": t["k"],
                         "stride": t["stride"], "xsep_bench_us": r["us"], "bench_torch_us": t["us"],
-                        "ratio": t["us"] / r["us"]})
+                        "ratio": t["us"] / r["us"], "bench_torch_steady_us": t.get("us_steady"),
+                        "ratio_steady": t["us_steady"] / r["us"] if t.get("us_steady") else None})
     return out
 
 
 def crosscheck_line(cross):
     if not cross:
         return None
-    ratios = sorted(c["ratio"] for c in cross)
-    return (f"timing cross-check: bench_torch / xsep_bench on the same xsep kernels, {len(ratios)} rows: "
-            f"median {statistics.median(ratios):.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}")
+    def spread(name, values):
+        v = sorted(values)
+        return f"{name} median {statistics.median(v):.2f}, range {v[0]:.2f}-{v[-1]:.2f}" if v else f"{name} –"
+    return (f"timing cross-check, bench_torch / xsep_bench on the same xsep kernels ({len(cross)} rows): "
+            + spread("do_bench", [c["ratio"] for c in cross]) + "; "
+            + spread("steady", [c["ratio_steady"] for c in cross if c.get("ratio_steady")]))
 
 
 def fmt(v, spec=".1f", none="–"):
@@ -426,8 +442,8 @@ def markdown(meta, rows, targets, res, torch_doc):
     L.append("Measured by `tools/bench.sh` (xsep_bench, python_ref/bench_torch.py), post-processed by "
              "`bench/report.py`. Times are medians; GB/s counts bytes(x) + bytes(y); % of copy is the "
              "device-to-device copy of the same byte count, measured in the same run, over the "
-             "operator's time. L2 defeated by rotating buffers (xsep_bench) / do_bench's cache flush "
-             "(bench_torch).\n")
+             "operator's time. L2 defeated by rotating buffers (xsep_bench, and bench_torch's steady times, "
+             "which the PyTorch targets use) / do_bench's cache flush (bench_torch's do_bench times).\n")
     L.append("| | |\n|---|---|")
     for k in ("card", "driver", "cuda", "cudnn", "torch", "triton", "xsep", "bench_options"):
         if meta.get(k):
@@ -511,26 +527,31 @@ def markdown(meta, rows, targets, res, torch_doc):
     kern = (torch_doc or {}).get("kernels", [])
     if kern:
         L.append("## Against PyTorch (bench_torch.py)\n")
-        L.append("| dtype | layout | shape | K | s | variant | us | check |\n|---|---|---|---|---|---|---|---|")
+        L.append("| dtype | layout | shape | K | s | variant | do_bench us | steady us | check |\n"
+                 "|---|---|---|---|---|---|---|---|---|")
         for r in kern:
             chk = r.get("check") or {}
             c = ("–" if not chk else ("info" if chk.get("info_only") else "ok" if chk.get("ok") else "FAIL") +
                  f" (rel L2 {fmt(chk.get('rel_l2'), '.1e')})")
             L.append(f"| {r['dtype']} | {r['layout']} | {r['shape']} | {r['k']} | {r['stride']} | {r['variant']} | "
-                     f"{fmt(r.get('us'), '.1f') if not r.get('error') else 'error: ' + r['error'][:60]} | {c} |")
+                     f"{fmt(r.get('us'), '.1f') if not r.get('error') else 'error: ' + r['error'][:60]} | "
+                     f"{fmt(r.get('us_steady'), '.1f')} | {c} |")
         L.append("")
     cross = timing_crosscheck(rows, torch_doc)
     if cross:
         L.append("## Timing methods cross-check\n")
         L.append("The same xsep kernels timed by xsep_bench (buffer rotation, back-to-back launches in a CUDA "
-                 "graph) and by bench_torch.py (one call per sample after do_bench's L2 flush). A ratio away "
-                 "from 1 is the methods' own disagreement, carried by every ratio against PyTorch above.\n")
+                 "graph) and by bench_torch.py, both ways: do_bench (one call per sample after its L2 flush) "
+                 "and steady (back-to-back calls over rotating inputs, CUDA events around batches). A ratio "
+                 "away from 1 is the methods' own disagreement; the PyTorch targets use "
+                 f"{'steady' if torch_time_key(kern) == 'us_steady' else 'do_bench'}.\n")
         L.append(crosscheck_line(cross) + "\n")
-        L.append("| op | dtype | layout | shape | K | s | xsep_bench us | bench_torch us | ratio |\n"
-                 "|---|---|---|---|---|---|---|---|---|")
+        L.append("| op | dtype | layout | shape | K | s | xsep_bench us | do_bench us | ratio | steady us | ratio |\n"
+                 "|---|---|---|---|---|---|---|---|---|---|---|")
         for c in cross:
             L.append(f"| {c['op']} | {c['dtype']} | {c['layout']} | {c['shape']} | {c['k']} | {c['stride']} | "
-                     f"{fmt(c['xsep_bench_us'], '.1f')} | {fmt(c['bench_torch_us'], '.1f')} | {fmt(c['ratio'], '.2f')} |")
+                     f"{fmt(c['xsep_bench_us'], '.1f')} | {fmt(c['bench_torch_us'], '.1f')} | {fmt(c['ratio'], '.2f')} | "
+                     f"{fmt(c['bench_torch_steady_us'], '.1f')} | {fmt(c['ratio_steady'], '.2f')} |")
         L.append("")
     e2e = (torch_doc or {}).get("e2e", [])
     if e2e:

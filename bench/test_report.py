@@ -123,7 +123,7 @@ def test_report_on_synthetic_input(tmp_path):
     assert abs(c["ratio"] - 30.0 / (copy_f16 * (1.15 + 0.07))) < 1e-9
     c = cross[("dwkxk", "f16", 5)]
     assert abs(c["ratio"] - 40.0 / (copy_f16 * (1.1 + 0.03 * 25))) < 1e-9
-    assert "## Timing methods cross-check" in md and "timing cross-check: bench_torch / xsep_bench" in r.stdout
+    assert "## Timing methods cross-check" in md and "timing cross-check, bench_torch / xsep_bench" in r.stdout
     # tools/bench.sh --quick names its report apart, so that the full run does not overwrite it.
     r = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--bench", str(bench), "--out-dir", str(out),
                         "--date", "2000-01-01", "--suffix", "quick", "--no-plot", "--quiet"], capture_output=True, text=True)
@@ -231,3 +231,27 @@ def test_torch_and_end_to_end_rows_that_did_not_run(tmp_path):
     assert nat["status"] == "met on a subset" and nat["missing"] == ["N32_C256_56x56 s1"], nat
     k5 = t["XSepConv vs cuDNN KxK, K=5, f16 NHWC >= 1.5x"]
     assert k5["status"] == "met on a subset" and not k5["failed"], k5
+
+
+def test_torch_targets_use_the_steady_state_when_every_row_has_it(tmp_path):
+    """bench_torch.py times each row twice: do_bench (`us`) and the steady state
+    (`us_steady`, xsep_bench's method). The PyTorch targets use `us_steady` when every
+    timed row has it, else `us` for all rows, never a mix; the cross-check shows both."""
+    unfused = "XSepConv vs PyTorch unfused XSepConv at batch 64 >= 4x"
+    torch = synthetic_torch()
+    for r in torch["kernels"]:  # do_bench: 150 / 30 = 5x (met); steady: 150 / 40 = 3.75x (missed)
+        r["us_steady"] = {"ours_fused": 40.0}.get(r["variant"], r["us"])
+    (tmp_path / "steady").mkdir()
+    res, md = report_on(tmp_path / "steady", synthetic_bench(), torch)
+    t = {x["target"]: x for x in res["targets"]}
+    assert t[unfused]["status"] != "met" and abs(t[unfused]["measured"] - 150 / 40) < 1e-9, t[unfused]
+    assert "steady state" in t[unfused]["how"]
+    cross = res["timing_crosscheck"]
+    assert cross and all(c["ratio_steady"] == c["bench_torch_steady_us"] / c["xsep_bench_us"] for c in cross)
+    assert "| steady us |" in md
+    # One timed row without a steady time: every ratio falls back to do_bench.
+    next(r for r in torch["kernels"] if r["variant"] == "torch_conv2d")["us_steady"] = None
+    (tmp_path / "mixed").mkdir()
+    res, _ = report_on(tmp_path / "mixed", synthetic_bench(), torch)
+    t = {x["target"]: x for x in res["targets"]}
+    assert abs(t[unfused]["measured"] - 150 / 30) < 1e-9 and "do_bench" in t[unfused]["how"], t[unfused]

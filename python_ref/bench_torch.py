@@ -8,8 +8,11 @@ same with cuDNN disabled (PyTorch's native depthwise kernel), PyTorch's unfused 
 (directional pad + 2x2, 1xK, Kx1 depthwise convs, each + BatchNorm + hard-swish, eager)
 and torch.compile of that module. Every xsep output is checked first against a float64
 reference computed with torch (SPEC 5 tolerances); a failing kernel is not timed.
-Timing: triton.testing.do_bench (median; it flushes L2 between calls) when triton
-imports, else CUDA events around each call after an L2-sized flush, median.
+Timing, two ways for every kernel row: `us`, triton.testing.do_bench (median; it flushes
+L2 between calls) when triton imports, else CUDA events around each call after an
+L2-sized flush, median; and `us_steady`, back-to-back calls over inputs rotating among
+copies of x that together exceed L2, CUDA events around batches, median per call (the
+steady state xsep_bench measures; bench/report.py's targets use it when every row has it).
 
 End to end: mbv3s and mbv3s-xsep (python_ref/build_models.py, same seeded weights) as
 torch modules (torchvision's mobilenet_v3_small with the weights copied for mbv3s, a
@@ -36,6 +39,7 @@ import argparse
 import copy
 import ctypes
 import json
+import math
 import os
 import re
 import shutil
@@ -277,6 +281,40 @@ class Timer:
             ms.append(start.elapsed_time(end))
         return statistics.median(ms)
 
+    def steady(self, fn, inputs, batches=7, batch_ms=2.0):
+        """Median milliseconds per call of fn(x) called back to back over `inputs` in turn:
+        the steady state xsep_bench measures. The inputs together exceed L2 (rotating_inputs),
+        so no call finds its x there, and every call pays for its own writes as the next
+        ones evict them; no flush writes anything. Timed in batches of B calls (a batch
+        lasts >= batch_ms), with CUDA events on the GPU, perf_counter on the CPU."""
+        torch = self.torch
+        if DEVICE == "cpu":
+            def span(run):
+                t0 = time.perf_counter()
+                run()
+                return 1000 * (time.perf_counter() - t0)
+        else:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+            def span(run):
+                start.record()
+                run()
+                end.record()
+                end.synchronize()
+                return start.elapsed_time(end)
+        n = len(inputs)
+
+        def calls(b):
+            def run():
+                for i in range(b):
+                    fn(inputs[i % n])
+            return run
+        calls(n)()  # warm-up (autotuning, lazy init) over every input
+        synchronize()
+        est = max(span(calls(n)) / n, 1e-4)
+        b = max(n, int(math.ceil(batch_ms / est / n)) * n)
+        return statistics.median(span(calls(b)) / b for _ in range(batches))
+
     def cpu_ms(self, fn):
         fn()
         t0 = time.perf_counter()
@@ -291,6 +329,19 @@ class Timer:
 
 
 # ---------------------------------------------------------------- kernels
+
+def rotating_inputs(x):
+    """x and copies of it, together at least 3x the L2 cache (at least two tensors), for
+    Timer.steady: as xsep_bench's buffer sets, so that no call finds its input in L2."""
+    torch = torch_mods()[0]
+    l2 = 0
+    if DEVICE != "cpu":
+        l2 = int(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0) or 0)
+        l2 = l2 or (50 << 20)
+    nbytes = x.numel() * x.element_size()
+    count = max(2, -(-3 * l2 // nbytes))
+    return [x] + [x.clone(memory_format=torch.preserve_format) for _ in range(count - 1)]
+
 
 def make_xsep_module(c, k, s, direction, p, dtype, layout):
     """PyTorch's unfused XSepConv: pad, then three depthwise convs each + BN + Hardswish."""
@@ -364,6 +415,7 @@ def bench_kernels(args, xs, timer, deadline, log):
             x = torch.empty((n, c, h, w), device=DEVICE, dtype=torch.float32).uniform_(-1, 1, generator=g)
             x = x.to(dtype=tdt).contiguous(memory_format=fmt)
             x64 = x.double()  # the reference reads the same rounded inputs
+            x_rot = rotating_inputs(x)
             for k in ks:
                 for s in strides:
                     if deadline():
@@ -396,12 +448,15 @@ def bench_kernels(args, xs, timer, deadline, log):
                     prm = XSepParams(k, s, PAD_ENUM[direction], p["w2x2"].data_ptr(), p["w1xk"].data_ptr(),
                                      p["wkx1"].data_ptr(), eps[0], eps[1], eps[2])
                     y = torch.full((n, c, ho, wo), float("nan"), device=DEVICE, dtype=tdt).contiguous(memory_format=fmt)
-                    fused = lambda: xs.lib.xsep_xsepconv(ctypes.byref(d), x.data_ptr(), ctypes.byref(prm),  # noqa: E731
-                                                         y.data_ptr(), stream())
-                    kxk = lambda: xs.lib.xsep_dwconvkxk(ctypes.byref(d), x.data_ptr(), p["wkxk"].data_ptr(), k, s,  # noqa: E731
-                                                        ctypes.byref(eps[0]), y.data_ptr(), stream())
-                    for variant, fn, ref in (("ours_fused", fused, ref_x), ("ours_kxk", kxk, ref_k)):
-                        row = dict(base, variant=variant, us=None, check=None, error=None)
+                    # Each operation as a function of its input (Timer.steady rotates it).
+                    fused_of = lambda xx: xs.lib.xsep_xsepconv(ctypes.byref(d), xx.data_ptr(),  # noqa: E731
+                                                               ctypes.byref(prm), y.data_ptr(), stream())
+                    kxk_of = lambda xx: xs.lib.xsep_dwconvkxk(ctypes.byref(d), xx.data_ptr(),  # noqa: E731
+                                                              p["wkxk"].data_ptr(), k, s, ctypes.byref(eps[0]),
+                                                              y.data_ptr(), stream())
+                    for variant, fn_of, ref in (("ours_fused", fused_of, ref_x), ("ours_kxk", kxk_of, ref_k)):
+                        fn = lambda f=fn_of: f(x)  # noqa: E731
+                        row = dict(base, variant=variant, us=None, us_steady=None, check=None, error=None)
                         y.fill_(float("nan"))
                         st = fn()
                         synchronize()
@@ -413,24 +468,24 @@ def bench_kernels(args, xs, timer, deadline, log):
                                 row["error"] = "output check failed: not timed"
                             else:
                                 row["us"] = 1000 * timer(fn)
+                                row["us_steady"] = 1000 * timer.steady(fn_of, x_rot)
                                 st = fn()
                                 if st != 0:
                                     row["error"] = "a call failed after timing: " + xs.error(st)
-                                    row["us"] = None
+                                    row["us"] = row["us_steady"] = None
                         rows.append(row)
                         log(row_text(row))
 
                     # ---- PyTorch
                     wk = p["wkxk"].view(c, 1, k, k).to(tdt)
-                    conv = lambda: F.conv2d(x, wk, padding=k // 2, stride=s, groups=c)  # noqa: E731
+                    conv_of = lambda xx: F.conv2d(xx, wk, padding=k // 2, stride=s, groups=c)  # noqa: E731
                     mod = make_xsep_module(c, k, s, direction, p, dtype, layout)
-                    unfused = lambda: mod(x)  # noqa: E731
-                    torch_rows = [("torch_conv2d", conv, None, True), ("torch_native_kxk", conv, None, False),
-                                  ("torch_xsep_unfused", unfused, ref_x, True)]
+                    torch_rows = [("torch_conv2d", conv_of, None, True), ("torch_native_kxk", conv_of, None, False),
+                                  ("torch_xsep_unfused", mod, ref_x, True)]
                     if k in compile_ks and s == 1 and (n, c, h, w) == shapes[0]:
                         torch_rows.append(("torch_xsep_compiled", None, ref_x, True))
-                    for variant, fn, ref, cudnn_on in torch_rows:
-                        row = dict(base, variant=variant, us=None, check=None, error=None)
+                    for variant, fn_of, ref, cudnn_on in torch_rows:
+                        row = dict(base, variant=variant, us=None, us_steady=None, check=None, error=None)
                         if deadline():
                             row["error"] = "skipped: budget"
                             rows.append(row)
@@ -445,13 +500,15 @@ def bench_kernels(args, xs, timer, deadline, log):
                                     cm(x)
                                     synchronize()
                                     row["compile_s"] = time.time() - t0
-                                    fn = lambda: cm(x)  # noqa: E731
+                                    fn_of = cm
+                                fn = lambda f=fn_of: f(x)  # noqa: E731
                                 out = fn()
                                 synchronize()
                                 if ref is not None:
                                     row["check"] = compare(out, ref, dtype)  # information: torch's own rounding
                                     row["check"]["info_only"] = True
                                 row["us"] = 1000 * timer(fn)
+                                row["us_steady"] = 1000 * timer.steady(fn_of, x_rot)
                         except Exception as e:  # noqa: BLE001 - record and go on (compile can fail)
                             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
                         finally:
@@ -459,7 +516,7 @@ def bench_kernels(args, xs, timer, deadline, log):
                         rows.append(row)
                         log(row_text(row))
                     mod = y = ref_x = ref_k = None  # free before the next K
-            x = x64 = None
+            x = x64 = x_rot = None
             empty_cache()
     return rows
 
@@ -470,6 +527,7 @@ def row_text(r):
                             f" max {chk['max_rel']:.1e}" +
                             (" (info)" if chk.get("info_only") else ""))
     t = f"{r['us']:9.1f} us" if r.get("us") else "        – us"
+    t += f" (steady {r['us_steady']:.1f})" if r.get("us_steady") else ""
     e = f"  [{r['error']}]" if r.get("error") else ""
     return f"  {r['dtype']} {r['layout']} {r['shape']} K={r['k']:<2} s{r['stride']} {r['variant']:<20} {t}{c}{e}"
 
