@@ -442,8 +442,10 @@ def markdown(meta, rows, targets, res, torch_doc):
     L.append("Measured by `tools/bench.sh` (xsep_bench, python_ref/bench_torch.py), post-processed by "
              "`bench/report.py`. Times are medians; GB/s counts bytes(x) + bytes(y); % of copy is the "
              "device-to-device copy of the same byte count, measured in the same run, over the "
-             "operator's time. L2 defeated by rotating buffers (xsep_bench, and bench_torch's steady times, "
-             "which the PyTorch targets use) / do_bench's cache flush (bench_torch's do_bench times).\n")
+             "operator's time. L2 defeated by rotating buffers (xsep_bench, and bench_torch's steady times) / "
+             "do_bench's cache flush (bench_torch's do_bench times). The PyTorch targets use bench_torch's "
+             + ("steady times" if torch_time_key((torch_doc or {}).get("kernels", [])) == "us_steady"
+                else "do_bench times (not every row has a steady time)") + ".\n")
     L.append("| | |\n|---|---|")
     for k in ("card", "driver", "cuda", "cudnn", "torch", "triton", "xsep", "bench_options"):
         if meta.get(k):

@@ -339,7 +339,7 @@ def rotating_inputs(x):
         l2 = int(getattr(torch.cuda.get_device_properties(torch.cuda.current_device()), "L2_cache_size", 0) or 0)
         l2 = l2 or (50 << 20)
     nbytes = x.numel() * x.element_size()
-    count = max(2, -(-3 * l2 // nbytes))
+    count = min(64, max(2, -(-3 * l2 // nbytes)))  # capped: a tiny x would need thousands
     return [x] + [x.clone(memory_format=torch.preserve_format) for _ in range(count - 1)]
 
 

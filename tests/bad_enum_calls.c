@@ -11,6 +11,9 @@
 _Static_assert(XSEP_MAX_K == 31, "XSEP_MAX_K");
 _Static_assert(XSEP_MAX_ELEMENTS == 2147483647 && sizeof(XSEP_MAX_ELEMENTS) == 8, "XSEP_MAX_ELEMENTS");
 _Static_assert(XSEP_MAX_SIDE == 1073741824 && sizeof(XSEP_MAX_SIDE) == 8, "XSEP_MAX_SIDE");
+#if XSEP_MAX_ELEMENTS != 2147483647 || XSEP_MAX_SIDE != 1073741824 || XSEP_MAX_K != 31
+#error "the limit macros must work in #if"
+#endif
 
 int xsep_test_call_with_enum(int op, int reference, int field, int value,
                              const xsep_tensor_desc* desc, const void* x, const float* w,

@@ -410,11 +410,12 @@ TEST(KernelDeviceReset, TilesAbove48KBRunAfterReset) {
 
 // ReLU and ReLU6 of -0.0 give +0.0 (IEEE 754-2019 maximum(-0, +0) = +0, as
 // PyTorch and numpy give) in the reference and the kernels alike, so that
-// their outputs agree bit for bit and not only numerically. -0.0 comes from
-// acc * scale with scale = -0.0; there is no bias to add +0.0 to it.
+// their outputs agree bit for bit and not only numerically. -0.0 reaches the
+// activation as acc * scale + bias = 0.5 * -0.0 + -0.0 (a +0.0 bias, or the
+// kernels' fmaf with a missing bias read as +0.0, would already give +0.0).
 TEST(KernelSignedZero, ReluOfNegativeZeroIsPositiveZero) {
   const bool device = xsep_test::have_device();
-  const float w = 0.5f, scale = -0.0f;
+  const float w = 0.5f, scale = -0.0f, bias = -0.0f;
   for (xsep_dtype dt : {XSEP_DTYPE_F32, XSEP_DTYPE_F16}) {
     const size_t esz = dt == XSEP_DTYPE_F32 ? 4 : 2;
     const xsep_tensor_desc d{1, 1, 1, 4, dt, XSEP_LAYOUT_NCHW};
@@ -430,17 +431,18 @@ TEST(KernelSignedZero, ReluOfNegativeZeroIsPositiveZero) {
       auto expect_positive_zero = [](const std::vector<unsigned char>& y, const char* who) {
         for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], 0) << who << ": byte " << i;
       };
-      const xsep_epilogue eh{&scale, nullptr, act};
+      const xsep_epilogue eh{&scale, &bias, act};
       std::vector<unsigned char> yh(x.size(), 0xFF);
       ASSERT_EQ(xsep_ref_dwconv1xk(&d, x.data(), &w, 1, 1, &eh, yh.data(), nullptr), XSEP_STATUS_SUCCESS);
       expect_positive_zero(yh, "reference");
       if (!device) continue;  // a CUDA build without a GPU: the reference only
-      DeviceBuffer xd(x.size()), yd(x.size()), wd(4), sd(4);
+      DeviceBuffer xd(x.size()), yd(x.size()), wd(4), sd(4), bd(4);
       xd.upload(x.data(), x.size());
       wd.upload(&w, 4);
       sd.upload(&scale, 4);
+      bd.upload(&bias, 4);
       yd.fill_bytes(0xFF);
-      const xsep_epilogue ed{sd.as<float>(), nullptr, act};
+      const xsep_epilogue ed{sd.as<float>(), bd.as<float>(), act};
       ASSERT_EQ(xsep_dwconv1xk(&d, xd.get(), wd.as<float>(), 1, 1, &ed, yd.get(), nullptr), XSEP_STATUS_SUCCESS)
           << xsep_last_error();
       expect_positive_zero(yd.download(), "kernel");

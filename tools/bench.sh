@@ -31,8 +31,8 @@
 #   --no-check   skip the GPU tests (their results are repeated only where an earlier call
 #                on this machine tested the same build; a fresh machine has none).
 #   --check-budget S  at most S seconds for the tests (default 240): 2/3 for ctest, the
-#                rest for the torchvision weight test (where torch is installed) and the
-#                two compute-sanitizer runs. A test cut off by the time limit
+#                rest for the two compute-sanitizer runs, then the torchvision weight
+#                test (where torch is installed; it needs no GPU). A test cut off by the time limit
 #                is reported as such, not as a failure.
 #   --no-bench --no-torch --no-e2e   skip that part; with all three, only build and test
 #                (tools/gpu-check.sh).

@@ -42,8 +42,8 @@ XSEP_API int xsep_version(void);
  * XSEP_MAX_ELEMENTS elements, and C, H and W are each at most XSEP_MAX_SIDE (tile
  * arithmetic, such as rounding a side up to a multiple of the tile, cannot overflow). */
 #define XSEP_MAX_K 31
-#define XSEP_MAX_ELEMENTS ((int64_t)2147483647) /* 2^31 - 1 */
-#define XSEP_MAX_SIDE ((int64_t)1 << 30)
+#define XSEP_MAX_ELEMENTS INT64_C(2147483647) /* 2^31 - 1; usable in #if too */
+#define XSEP_MAX_SIDE (INT64_C(1) << 30)
 
 /* Every call returns one of these. Numbered and append-only. */
 typedef enum xsep_status {

@@ -85,7 +85,7 @@ def test_every_xsep_row_passes_its_check(smoke):
     assert {(r["shape"], r["k"], r["stride"], r["dtype"], r["layout"], r["variant"]) for r in ours} == want
     bad = [r for r in ours if r.get("error") or not (r.get("check") or {}).get("ok")]
     assert not bad, bad
-    assert all(r["us"] is not None for r in ours)
+    assert all(r["us"] is not None and r["us_steady"] is not None for r in ours)
 
 
 def test_torch_rows_ran(smoke):
@@ -93,7 +93,7 @@ def test_torch_rows_ran(smoke):
     for variant in ("torch_conv2d", "torch_native_kxk", "torch_xsep_unfused"):
         rows = [r for r in doc["kernels"] if r["variant"] == variant]
         assert len(rows) == len(SHAPES) * len(KS) * len(STRIDES) * len(CONFIGS), variant
-        assert all(not r.get("error") and r["us"] is not None for r in rows), rows
+        assert all(not r.get("error") and r["us"] is not None and r["us_steady"] is not None for r in rows), rows
     # PyTorch's own unfused XSepConv agrees with the float64 reference within SPEC 5.
     assert all(r["check"]["ok"] for r in doc["kernels"] if r["variant"] == "torch_xsep_unfused")
 
