@@ -436,7 +436,9 @@ def card_slug(name):
     return s or "unknown-card"
 
 
-def markdown(meta, rows, targets, res, torch_doc):
+def markdown(meta, rows, targets, res, torch_doc, cross):
+    kern = (torch_doc or {}).get("kernels", [])
+    steady = torch_time_key(kern) == "us_steady"  # what the PyTorch targets use
     L = []
     L.append(f"# xsep benchmark results — {meta['date']}, {meta['card']}\n")
     L.append("Measured by `tools/bench.sh` (xsep_bench, python_ref/bench_torch.py), post-processed by "
@@ -444,8 +446,7 @@ def markdown(meta, rows, targets, res, torch_doc):
              "device-to-device copy of the same byte count, measured in the same run, over the "
              "operator's time. L2 defeated by rotating buffers (xsep_bench, and bench_torch's steady times) / "
              "do_bench's cache flush (bench_torch's do_bench times). The PyTorch targets use bench_torch's "
-             + ("steady times" if torch_time_key((torch_doc or {}).get("kernels", [])) == "us_steady"
-                else "do_bench times (not every row has a steady time)") + ".\n")
+             + ("steady times" if steady else "do_bench times (not every row has a steady time)") + ".\n")
     L.append("| | |\n|---|---|")
     for k in ("card", "driver", "cuda", "cudnn", "torch", "triton", "xsep", "bench_options"):
         if meta.get(k):
@@ -526,7 +527,6 @@ def markdown(meta, rows, targets, res, torch_doc):
                      f"{fmt(st and st['pct_copy'])} |")
         L.append("")
 
-    kern = (torch_doc or {}).get("kernels", [])
     if kern:
         L.append("## Against PyTorch (bench_torch.py)\n")
         L.append("| dtype | layout | shape | K | s | variant | do_bench us | steady us | check |\n"
@@ -539,14 +539,13 @@ def markdown(meta, rows, targets, res, torch_doc):
                      f"{fmt(r.get('us'), '.1f') if not r.get('error') else 'error: ' + r['error'][:60]} | "
                      f"{fmt(r.get('us_steady'), '.1f')} | {c} |")
         L.append("")
-    cross = timing_crosscheck(rows, torch_doc)
     if cross:
         L.append("## Timing methods cross-check\n")
         L.append("The same xsep kernels timed by xsep_bench (buffer rotation, back-to-back launches in a CUDA "
                  "graph) and by bench_torch.py, both ways: do_bench (one call per sample after its L2 flush) "
                  "and steady (back-to-back calls over rotating inputs, CUDA events around batches). A ratio "
                  "away from 1 is the methods' own disagreement; the PyTorch targets use "
-                 f"{'steady' if torch_time_key(kern) == 'us_steady' else 'do_bench'}.\n")
+                 f"{'steady' if steady else 'do_bench'}.\n")
         L.append(crosscheck_line(cross) + "\n")
         L.append("| op | dtype | layout | shape | K | s | xsep_bench us | do_bench us | ratio | steady us | ratio |\n"
                  "|---|---|---|---|---|---|---|---|---|---|---|")
@@ -734,7 +733,7 @@ def main(argv=None):
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=1, default=str)
     with open(stem + ".md", "w") as f:
-        f.write(markdown(meta, rows, targets, res, torch_doc))
+        f.write(markdown(meta, rows, targets, res, torch_doc, cross))
     wrote = [stem + ".json", stem + ".md"]
     if not args.no_plot and plot(rows, stem + ".png"):
         wrote.append(stem + ".png")

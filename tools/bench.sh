@@ -100,9 +100,9 @@ export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"
 # GoogleTest for our binaries) and cuDNN's directory, so that torch loads its own CUDA
 # libraries rather than the toolkit's: `deps`.
 BIN_LD="${DEPS_LD:+$DEPS_LD:}${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}${CUDA_HOME:-/usr/local/cuda}/lib64"
-PY_LD="${DEPS_LD}${LD_LIBRARY_PATH:+${DEPS_LD:+:}$LD_LIBRARY_PATH}"
+DEPS_RUN_LD="${DEPS_LD}${LD_LIBRARY_PATH:+${DEPS_LD:+:}$LD_LIBRARY_PATH}"
 bin() { LD_LIBRARY_PATH="$BIN_LD" "$@"; }
-deps() { LD_LIBRARY_PATH="$PY_LD" "$@"; }
+deps() { LD_LIBRARY_PATH="$DEPS_RUN_LD" "$@"; }
 PY=python3
 
 # ---- The machine -----------------------------------------------------------------
@@ -155,7 +155,7 @@ if [ -n "$cudnn_lib" ]; then
   BIN_LD="$cudnn_dir:$BIN_LD"
   # Also for the tests (bench_rows lists xsep_bench's rows, and xsep_bench links cuDNN):
   # the directory is torch's own cuDNN package, so torch loads the same library there.
-  PY_LD="$cudnn_dir${PY_LD:+:$PY_LD}"
+  DEPS_RUN_LD="$cudnn_dir${DEPS_RUN_LD:+:$DEPS_RUN_LD}"
   log "cuDNN: $cudnn_lib ${cudnn_args[*]:-(no headers found: the finder searches the toolkit)}"
 else
   log "cuDNN: not found in torch's packages; the finder searches CUDNN_ROOT and the CUDA toolkit"
@@ -230,6 +230,7 @@ if [ "$do_check" = 1 ]; then
 fi
 if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   t_check=$(date +%s)
+  check_left() { echo $(( check_budget - ($(date +%s) - t_check) )); }  # seconds left of the check budget
   # The python-driven tests (goldens, runner against onnxruntime) only where numpy,
   # onnx, onnxruntime and pytest import.
   tests='^(api|kernels.*|graph_kernels.*|onnx_conformance.*|bad_models|bench_rows)$'
@@ -268,7 +269,7 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
     for run in "memcheck;KernelRace/*:KernelRaceWide/*;2" "racecheck;KernelRace/*;1"; do
       IFS=';' read -r tool filter share <<<"$run"
       # Within the check budget (already cut to --deadline): no floor that would overrun it.
-      left_check=$(( check_budget - ($(date +%s) - t_check) ))
+      left_check=$(check_left)
       if [ "$left_check" -lt 20 ]; then
         check "$tool ($filter): not run (${left_check}s left of the check budget)"
         continue
@@ -304,7 +305,7 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   # network through torch.onnx.export and xsep-run, test_runner.py's
   # test_torchvision_*, already ran in ctest's runner_vs_onnxruntime, whose python3
   # is this one.)
-  left_check=$(( check_budget - ($(date +%s) - t_check) ))
+  left_check=$(check_left)
   if [ "$left_check" -lt 20 ]; then
     check "mbv3s vs torchvision (same weights): not run (${left_check}s left of the check budget)"
   elif deps $PY -c 'import torch, torchvision, onnxruntime, pytest' 2>/dev/null; then

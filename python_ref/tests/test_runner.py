@@ -13,7 +13,8 @@ import onnxruntime as ort
 import pytest
 
 from python_ref import build_models, xsep_ref
-from python_ref.tests.runner_support import BACKENDS, XSEP_RUN, needs_xsep_run, xsep_run
+from python_ref.tests.runner_support import (BACKENDS, XSEP_RUN, compare_with_onnxruntime, needs_xsep_run,
+                                             onnxruntime_output, xsep_run)
 MODELS = ["mbv3s", "mbv3s-xsep", "mbv3s-xsep-k7"]
 
 pytestmark = needs_xsep_run
@@ -71,11 +72,8 @@ def test_odd_count_of_2x2_layers_ends_symmetric(tmp_path, backend):
     path = tmp_path / "mbv3s-xsep-k7-odd.onnx"
     onnx.save(model, str(path))
     x = np.random.default_rng(7).standard_normal((1, 3, 224, 224)).astype(np.float32)
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     got, stdout = run_xsep(path, x, tmp_path, backend)
-    diff = np.abs(got.astype(np.float64) - expected).max()
-    print(f"\nN = 7 [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
-    assert diff <= 1e-4 * np.abs(expected).max(), stdout
+    compare_with_onnxruntime(path, x, got, f"N = 7 [{backend}]")
     if backend == "cuda":  # the SYMMETRIC chain fused into one xsep_xsepconv launch
         assert any("block11" in line and "xsepconv" in line.lower() and "SYM" in line
                    for line in stdout.splitlines()), stdout
@@ -107,9 +105,8 @@ def test_identity_of_initializers(tmp_path, backend):
     path = tmp_path / "identity.onnx"
     onnx.save(model, str(path))
     x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    got, stdout = run_xsep(path, x, tmp_path, backend)
-    assert np.abs(got.astype(np.float64) - expected).max() <= 1e-5 * np.abs(expected).max(), stdout
+    got, _ = run_xsep(path, x, tmp_path, backend)
+    compare_with_onnxruntime(path, x, got, f"Identity of initializers [{backend}]", bound=1e-5)
 
 
 def export_and_compare(torch, net, x, tmp_path, label, dynamic_batch=False):
@@ -118,7 +115,7 @@ def export_and_compare(torch, net, x, tmp_path, label, dynamic_batch=False):
     backend of BACKENDS on `x`, and holds the logits to 1e-4 * max|logit|. Returns
     onnxruntime's logits. (One export for all backends: on the GPU machine these run
     inside ctest's runner_vs_onnxruntime, under its time limit.)"""
-    path = tmp_path / f"torchvision-{label.split(',')[0]}.onnx"
+    path = tmp_path / "torchvision.onnx"
     axes = {"input": {0: "n"}, "logits": {0: "n"}} if dynamic_batch else None
     try:
         with torch.no_grad():
@@ -127,14 +124,11 @@ def export_and_compare(torch, net, x, tmp_path, label, dynamic_batch=False):
     except Exception as e:  # noqa: BLE001 - an exporter this torch no longer has is not our failure
         pytest.skip(f"torch.onnx.export (TorchScript, opset 17) failed: {type(e).__name__}: {e}")
     xn = x.numpy()
-    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
     for backend in BACKENDS:
-        got, stdout = run_xsep(path, xn, tmp_path, backend)
-        assert got.shape == expected.shape == (x.shape[0], 1000)
-        diff = np.abs(got.astype(np.float64) - expected).max()
-        print(f"\ntorchvision {label} [{backend}]: max|diff| = {diff:.3e}, max|logit| = {np.abs(expected).max():.3e}")
-        assert diff <= 1e-4 * np.abs(expected).max(), f"[{backend}] " + stdout
-    return expected
+        got, _ = run_xsep(path, xn, tmp_path, backend)
+        assert got.shape == (x.shape[0], 1000)
+        compare_with_onnxruntime(path, xn, got, f"torchvision {label} [{backend}]")
+    return onnxruntime_output(path, xn)[0]
 
 
 @pytest.mark.parametrize("weights", ["torchvision-init", "seeded"])
@@ -200,8 +194,7 @@ def test_torchvision_dynamo_export(tmp_path, backend):
     xn = x.numpy()
     proc, got = xsep_run(path, backend, tmp_path, xn)
     if proc.returncode == 0:
-        expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": xn})[0]
-        assert np.abs(got.astype(np.float64) - expected).max() <= 1e-4 * np.abs(expected).max()
+        compare_with_onnxruntime(path, xn, got, f"torchvision dynamo export [{backend}]")
         return
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
