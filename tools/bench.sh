@@ -233,7 +233,7 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
   check_left() { echo $(( check_budget - ($(date +%s) - t_check) )); }  # seconds left of the check budget
   # The python-driven tests (goldens, runner against onnxruntime) only where numpy,
   # onnx, onnxruntime and pytest import.
-  tests='^(api|kernels.*|graph_kernels.*|onnx_conformance.*|bad_models|bench_rows)$'
+  tests='^(api|kernels.*|graph_kernels.*|onnx_conformance.*|bad_models|bad_calls|lowered_models|bench_rows)$'
   $PY -c 'import numpy, onnx, onnxruntime, pytest' 2>/dev/null && tests='.*'
   # With --deadline: keep ~2.5 min for ncu, the measurements and the report.
   check_budget=$(fit "$check_budget" $(( do_ncu * 60 + 90 )))

@@ -1,6 +1,6 @@
 /* xsep_graph_load with option enums outside their enumerators
  * (graph_bad_options.c). In C such values are well defined; in C++ loading them
- * would be undefined behaviour, so test_bad_models.cpp passes plain ints here. */
+ * would be undefined behaviour, so test_bad_calls.cpp passes plain ints here. */
 #ifndef XSEP_TESTS_GRAPH_BAD_OPTIONS_H_
 #define XSEP_TESTS_GRAPH_BAD_OPTIONS_H_
 
