@@ -14,6 +14,7 @@
 #include "../api/validate.h"
 #include "cuda_backend.h"
 #include "ir.h"
+#include "onnx_loader.h"
 #include "reference_backend.h"
 
 struct xsep_graph {

@@ -1,6 +1,7 @@
 // The graph runner's intermediate representation: an ONNX graph after loading,
 // with every tensor's shape known for the chosen batch, constants decoded, and
-// nodes in execution (topological) order. Backends and passes read this.
+// nodes in execution (topological) order. Backends and passes read this;
+// onnx_loader.h makes it from a file, supported_ops.h checks it.
 #pragma once
 
 #include <cstdint>
@@ -97,24 +98,5 @@ struct Graph {
 
   const Value& value(int id) const { return values.at(static_cast<size_t>(id)); }
 };
-
-// Parses, checks (onnx::checker) and shape-infers an ONNX file with the first
-// dimension of every graph input set to `batch` (0: keep declared sizes, a
-// symbolic batch becomes 1), then decodes it into a Graph.
-// Refuses, with a message naming the node, operator and reason, anything the
-// runner does not support (see supported_ops.cpp).
-Graph load_onnx(const std::string& path, int64_t batch);
-
-// text with every line break (and the whitespace around it) made one space and
-// the ends trimmed: ONNX's checker messages span lines, xsep_last_error() is one.
-std::string one_line(const std::string& text);
-
-// Throws GraphError unless every node's operator, attributes and input types
-// are supported by the runner.
-void check_supported(const Graph& g);
-// Whether the runner knows this (default-domain) operator at all; checked on
-// the raw model before shape inference, which may crash on operators and
-// attributes it does not validate.
-bool is_supported_op(const std::string& op);
 
 }  // namespace xsep::graph

@@ -15,7 +15,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "ir.h"
+#include "onnx_loader.h"
+#include "supported_ops.h"
 
 namespace xsep::graph {
 namespace {

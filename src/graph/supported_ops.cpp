@@ -5,7 +5,7 @@
 #include <set>
 
 #include "conv_geometry.h"
-#include "ir.h"
+#include "supported_ops.h"
 
 namespace xsep::graph {
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/ir.h"  // one_line
+#include "graph/onnx_loader.h"  // one_line
 #include "model_builder.h"
 #include "model_file_test.h"
 

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "graph/ir.h"
+#include "graph/onnx_loader.h"
 #include "graph/reference_backend.h"
 #include "xsep/graph.h"
 
