@@ -192,8 +192,10 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
     // x ring column col + 1 - pl + j' (column 0 of the ring is x column ca - 1).
     // Rows outside the image (and channels past C) are skipped: their t2 row is
     // zero, which the 1xK pass writes without reading t1 (row_needed below). The
-    // walk starts K/2 rows above the image and ends up to K/2 below it, so at
-    // K = 31 on 56 rows this is ~35 % of the 2x2 and 1xK work.
+    // walk starts K/2 rows above the image and ends at least K/2 below it (more
+    // where the last row groups round up: 20 rows at K = 31, s = 1, 57 output
+    // rows and 4-row groups), so at K = 31 on 56 rows the skipped rows are
+    // ~35 % of the 2x2 and 1xK work.
     const auto row_needed = [&](int i) {
       const int r = r_lo + rel0 + i;
       return f.c_in && r >= 0 && r < H;

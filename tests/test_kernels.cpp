@@ -32,13 +32,17 @@ struct Shape {
 // Edge shapes: 1x1, C = 1, odd C (no vector path), C a multiple of 8 (vector
 // path for both dtypes), C > 32 (several channel blocks), H or W < K, planes
 // wider / taller than one tile.
-// The last four only in the extra cases at the end of the matrix: tall and
+// The last six only in the extra cases at the end of the matrix: tall and
 // wide planes, for the row-streaming XSepConv kernel's row chunks, several
-// row groups per chunk (ring buffers wrapping) and several column strips; and
-// a plane larger than every filter up to K = 31, so that each tap meets data.
+// row groups per chunk (ring buffers wrapping) and several column strips; a
+// plane larger than every filter up to K = 31, so that each tap meets data;
+// and a single row and a single column wider / taller than K (H = 1 or W = 1
+// with the other side > 1: the only other 1-wide planes are 1x1 and, in the
+// fuzz cases, NCHW ones).
 const Shape kShapes[] = {{1, 1, 1, 1},  {2, 3, 5, 7},  {1, 16, 9, 8},  {1, 9, 13, 11},
                          {1, 40, 6, 5}, {1, 2, 3, 70}, {2, 8, 17, 19}, {1, 5, 33, 3},
-                         {1, 32, 70, 20}, {1, 3, 70, 140}, {1, 8, 12, 140}, {2, 24, 36, 34}};
+                         {1, 32, 70, 20}, {1, 3, 70, 140}, {1, 8, 12, 140}, {2, 24, 36, 34},
+                         {2, 16, 1, 37},  {1, 16, 29, 1}};
 constexpr int kNumShapes = 8;  // the shapes the matrix cycles through
 
 struct Case {
@@ -107,7 +111,7 @@ std::vector<Case> full_matrix() {
   // compile-time kernel for every odd K up to 31: each once more on the 36 x 34
   // plane, where (unlike the small shapes the loop above cycles through) the
   // outer taps do not multiply zeros only.
-  for (int k = 11; k <= 29; k += 2) {
+  for (int k = 11; k <= 31; k += 2) {
     for (xsep_dtype dt : dtypes)
       for (int s : {1, 2}) {
         const int i = counter++;
@@ -122,6 +126,17 @@ std::vector<Case> full_matrix() {
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 31, 1, XSEP_PAD_SYMMETRIC, 8, 7, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_RIGHT, 9, 3, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_BOTTOM_LEFT, 10, 6, 0});
+  // One row (2 x 16 x 1 x 37) and one column (1 x 16 x 29 x 1), at stride 2:
+  // the fused kernels (tiled in f16 NHWC at K = 5 and in f32 NCHW, row-streaming
+  // in NHWC at K = 13) and a single pass across the 1-wide side.
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 12, 1, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 13, 2, XSEP_PAD_SYMMETRIC, 12, 6, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_BOTTOM_RIGHT, 12, 3, 0});
+  cases.push_back(Case{Op::kKx1, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_LEFT, 12, 5, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 13, 2, XSEP_PAD_BOTTOM_LEFT, 13, 7, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_SYMMETRIC, 13, 2, 0});
+  cases.push_back(Case{Op::k1xK, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 13, 4, 0});
+  cases.push_back(Case{Op::kKxK, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 12, 0, 0});
   // NCHW Kx1 at stride 1 on 70 rows: 32-row tiles balanced to 3 x 24.
   cases.push_back(Case{Op::kKx1, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 1, XSEP_PAD_TOP_LEFT, 8, 3, 0});
   // ep == NULL: the identity epilogue, for each single operator.

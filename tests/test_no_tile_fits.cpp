@@ -1,6 +1,6 @@
 // A problem whose smallest tile needs more shared memory than the device gives a
 // block is XSEP_STATUS_UNSUPPORTED, with a message and y untouched; what fits
-// still runs. No real card is that small for K <= 31, so this runs on a made-up
+// still runs. Both launchers: the fused block's and the single operators'. No real card is that small for K <= 31, so this runs on a made-up
 // emulated one (XSEP_EMU_DEVICE=tiny: 8 KB; CTest api_tiny_card) and skips
 // elsewhere.
 #include <gtest/gtest.h>
@@ -77,6 +77,34 @@ TEST_P(NoTileFits, SmallKStillRuns) {
   ASSERT_EQ(b.run(), XSEP_STATUS_SUCCESS) << xsep_last_error();
   std::vector<float> ref(b.y.size(), std::nanf(""));
   ASSERT_EQ(xsep_ref_xsepconv(&b.desc, b.x.data(), &b.p, ref.data(), nullptr), XSEP_STATUS_SUCCESS);
+  EXPECT_TRUE(xsep_test::matches_reference(std::vector<double>(ref.begin(), ref.end()),
+                                           std::vector<double>(b.y.begin(), b.y.end()), XSEP_DTYPE_F32));
+}
+
+// The single operators' launcher refuses the same way: a 31x31 depthwise conv
+// at stride 2 needs a tile of 2 (t - 1) + 31 input rows, more than 8 KB even at
+// its smallest, while at stride 1 the smallest tile fits and the result is the
+// reference's.
+TEST_P(NoTileFits, DwconvKxKLargeKIsUnsupportedAndWritesNothing) {
+  Block b(31, GetParam());
+  std::vector<float> w(8 * 31 * 31);
+  std::mt19937 rng(31);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (float& e : w) e = u(rng);
+  const int32_t ho = (40 - 1) / 2 + 1;
+  std::vector<float> y(size_t(8) * ho * ho, std::nanf(""));
+  xsep_status s = xsep_dwconvkxk(&b.desc, b.x.data(), w.data(), 31, 2, nullptr, y.data(), nullptr);
+  ASSERT_EQ(s, XSEP_STATUS_UNSUPPORTED) << xsep_last_error();
+  const std::string msg = xsep_last_error();
+  EXPECT_NE(msg.find("xsep_dwconvkxk"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("shared memory"), std::string::npos) << msg;
+  for (float v : y) ASSERT_TRUE(std::isnan(v)) << "y was written";
+
+  s = xsep_dwconvkxk(&b.desc, b.x.data(), w.data(), 31, 1, nullptr, b.y.data(), nullptr);
+  ASSERT_EQ(s, XSEP_STATUS_SUCCESS) << xsep_last_error();
+  std::vector<float> ref(b.y.size(), std::nanf(""));
+  ASSERT_EQ(xsep_ref_dwconvkxk(&b.desc, b.x.data(), w.data(), 31, 1, nullptr, ref.data(), nullptr),
+            XSEP_STATUS_SUCCESS);
   EXPECT_TRUE(xsep_test::matches_reference(std::vector<double>(ref.begin(), ref.end()),
                                            std::vector<double>(b.y.begin(), b.y.end()), XSEP_DTYPE_F32));
 }
