@@ -82,4 +82,6 @@ done
 logs=("$LOGS"/*__*.csv)
 [ ${#logs[@]} -gt 0 ] || { echo "ncu.sh: no profile was written (see the lines above)" >&2; rm -rf "$LOGS"; exit 1; }
 python3 bench/ncu_table.py "${logs[@]}" --json "$RES/ncu.json" | tee "$RES/ncu.md"
+rc=$?  # the table's status (pipefail), not rm's
 rm -rf "$LOGS"
+exit "$rc"

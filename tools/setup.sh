@@ -37,5 +37,12 @@ export PATH="$CUDA_HOME/bin:$PATH"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r python_ref/requirements.txt
+# Installed once per version of the requirements (a stamp in .venv/), so a
+# re-run needs no network.
+stamp=.venv/.xsep-requirements.sha256
+want="$(sha256sum python_ref/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r python_ref/requirements.txt
+  echo "$want" >"$stamp"
+fi
 echo "setup: ok ($(cmake --version | head -1), $(nvcc --version | tail -1), $(.venv/bin/python --version))"
