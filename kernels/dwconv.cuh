@@ -11,7 +11,9 @@
 // writes y once.
 #pragma once
 
+#include "conv_window.cuh"
 #include "device_limits.h"
+#include "epilogue.cuh"
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"

@@ -3,6 +3,8 @@
 // 2x2 pass over shared-memory rows of x.
 #pragma once
 
+#include "conv_window.cuh"
+#include "epilogue.cuh"
 #include "launch.h"
 #include "stage.cuh"
 #include "tiling.h"

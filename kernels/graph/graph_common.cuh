@@ -4,12 +4,13 @@
 #pragma once
 
 #include "../device_common.cuh"
+#include "../epilogue.cuh"
 #include "graph_kernels.h"
 
 namespace xsep::kernels::graph {
 
 // The activation applied after every graph kernel's epilogue (graph_kernels.h);
-// NaN in, NaN out (max_keep_nan in device_common.cuh), as ONNX Runtime.
+// NaN in, NaN out (max_keep_nan in epilogue.cuh), as ONNX Runtime.
 __device__ __forceinline__ float apply_act(const Act& a, float v) {
   switch (a.kind) {
     case ActKind::kRelu: return max_keep_nan(v, 0.f);
