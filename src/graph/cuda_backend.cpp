@@ -156,32 +156,12 @@ struct CudaBackend::Impl {
     if (consts) cudaFree(consts);
   }
 
-  int root(int v) const {
-    while (p.storage[v].alias_of >= 0) v = p.storage[v].alias_of;
-    return v;
-  }
-  void* ptr(int v) const { return arena + value_offset[root(v)]; }
+  void* ptr(int v) const { return arena + value_offset[p.storage_root(v)]; }
   bool f16() const { return p.dtype == XSEP_DTYPE_F16; }
 
   void plan() {
     const size_t nv = g.values.size();
-    std::vector<Lifetime> lt(nv);
-    const int steps = static_cast<int>(p.steps.size());
-    std::vector<bool> used(nv, false);
-    auto touch = [&](int v, int step) {
-      const int r = root(v);
-      if (!used[r]) lt[r].first = lt[r].last = step, used[r] = true;
-      lt[r].first = std::min(lt[r].first, step);
-      lt[r].last = std::max(lt[r].last, step);
-    };
-    for (int v : g.inputs) touch(v, 0), lt[root(v)].first = -1;
-    for (int i = 0; i < steps; ++i) {
-      for (int v : p.steps[i].inputs) touch(v, i);
-      touch(p.steps[i].output, i);
-    }
-    for (int v : g.outputs) touch(v, steps);
-    for (size_t v = 0; v < nv; ++v)
-      if (used[v] && root(static_cast<int>(v)) == static_cast<int>(v)) lt[v].bytes = g.values[v].numel() * esz;
+    const std::vector<Lifetime> lt = value_lifetimes(g, p, esz);
     int64_t bytes = 0;
     std::vector<int64_t> off = plan_offsets(lt, 256, &bytes);
     value_offset.assign(nv, -1);

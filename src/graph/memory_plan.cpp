@@ -6,6 +6,29 @@
 
 namespace xsep::graph {
 
+std::vector<Lifetime> value_lifetimes(const Graph& g, const Program& p, int64_t element_bytes) {
+  const size_t nv = g.values.size();
+  std::vector<Lifetime> lt(nv);
+  const int steps = static_cast<int>(p.steps.size());
+  std::vector<bool> used(nv, false);
+  auto touch = [&](int v, int step) {
+    const int r = p.storage_root(v);
+    if (!used[r]) lt[r].first = lt[r].last = step, used[r] = true;
+    lt[r].first = std::min(lt[r].first, step);
+    lt[r].last = std::max(lt[r].last, step);
+  };
+  for (int v : g.inputs) touch(v, -1), touch(v, steps - 1);
+  for (int i = 0; i < steps; ++i) {
+    for (int v : p.steps[i].inputs) touch(v, i);
+    touch(p.steps[i].output, i);
+  }
+  for (int v : g.outputs) touch(v, steps);
+  for (size_t v = 0; v < nv; ++v)
+    if (used[v] && p.storage_root(static_cast<int>(v)) == static_cast<int>(v))
+      lt[v].bytes = g.values[v].numel() * element_bytes;
+  return lt;
+}
+
 std::vector<int64_t> plan_offsets(const std::vector<Lifetime>& lt, int64_t align, int64_t* arena_bytes) {
   std::vector<int64_t> offset(lt.size(), 0);
   std::vector<size_t> order(lt.size());

@@ -77,6 +77,12 @@ struct Program {
   std::vector<Storage> storage;  // per value id
   xsep_dtype dtype = XSEP_DTYPE_F32;
   xsep_layout layout = XSEP_LAYOUT_NCHW;
+
+  // The value whose buffer v's storage is (v itself unless v is a view).
+  int storage_root(int v) const {
+    while (storage[static_cast<size_t>(v)].alias_of >= 0) v = storage[static_cast<size_t>(v)].alias_of;
+    return v;
+  }
 };
 
 // Fuses g into a program for the given activation dtype and layout. Throws
