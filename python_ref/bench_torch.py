@@ -34,6 +34,10 @@ the JSON's context says so (bench/report.py refuses it). For example:
       --compile-ks '' --batches 1 --e2e-iters 1 --out /tmp/smoke.json      (one command line)
 
 Only argparse runs before torch is imported, so --help works anywhere.
+
+Exit status: 0; 4 when an xsep row gave a wrong output or an error status (tools/bench.sh
+counts it as a failed GPU check); 3 when a section of the harness broke; 2 without a CUDA
+device or the library; 1 an uncaught exception.
 """
 import argparse
 import copy
@@ -996,9 +1000,10 @@ def main(argv=None):
     log(f"bench_torch: wrote {args.out} in {doc['elapsed_s']:.0f} s"
         + (f"; {len(failed)} xsep row(s) FAILED (wrong output or error status)" if failed else "")
         + (f"; {' and '.join(broken)}" if broken else ""))
-    # 1: an xsep row computed a wrong output or returned an error (a correctness
-    # failure on this card); 3: only a section of the harness broke.
-    return 1 if failed else 3 if broken else 0
+    # 4: an xsep row computed a wrong output or returned an error (a correctness
+    # failure on this card); 3: only a section of the harness broke. (1 is
+    # Python's own exit status for an uncaught exception: a harness failure.)
+    return 4 if failed else 3 if broken else 0
 
 
 if __name__ == "__main__":

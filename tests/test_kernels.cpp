@@ -127,14 +127,15 @@ std::vector<Case> full_matrix() {
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_RIGHT, 9, 3, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 1, XSEP_PAD_BOTTOM_LEFT, 10, 6, 0});
   // One row (2 x 16 x 1 x 37) and one column (1 x 16 x 29 x 1), at stride 2:
-  // the fused kernels (tiled in f16 NHWC at K = 5 and in f32 NCHW, row-streaming
-  // in NHWC at K = 13) and a single pass across the 1-wide side.
+  // the fused kernels on each (tiled in f16 NHWC at K = 5 and in f32 NCHW,
+  // row-streaming in NHWC at K = 13) and a single pass across the 1-wide side.
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 12, 1, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 13, 2, XSEP_PAD_SYMMETRIC, 12, 6, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_BOTTOM_RIGHT, 12, 3, 0});
   cases.push_back(Case{Op::kKx1, XSEP_DTYPE_F16, XSEP_LAYOUT_NCHW, 7, 2, XSEP_PAD_TOP_LEFT, 12, 5, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 13, 2, XSEP_PAD_BOTTOM_LEFT, 13, 7, 0});
   cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F16, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_SYMMETRIC, 13, 2, 0});
+  cases.push_back(Case{Op::kXSep, XSEP_DTYPE_F32, XSEP_LAYOUT_NCHW, 9, 2, XSEP_PAD_TOP_RIGHT, 13, 5, 0});
   cases.push_back(Case{Op::k1xK, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 13, 4, 0});
   cases.push_back(Case{Op::kKxK, XSEP_DTYPE_F32, XSEP_LAYOUT_NHWC, 5, 2, XSEP_PAD_TOP_LEFT, 12, 0, 0});
   // NCHW Kx1 at stride 1 on 70 rows: 32-row tiles balanced to 3 x 24.

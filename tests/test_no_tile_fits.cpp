@@ -1,8 +1,8 @@
 // A problem whose smallest tile needs more shared memory than the device gives a
 // block is XSEP_STATUS_UNSUPPORTED, with a message and y untouched; what fits
-// still runs. Both launchers: the fused block's and the single operators'. No real card is that small for K <= 31, so this runs on a made-up
-// emulated one (XSEP_EMU_DEVICE=tiny: 8 KB; CTest api_tiny_card) and skips
-// elsewhere.
+// still runs. Both launchers: the fused block's and the single operators'. No
+// real card is that small for K <= 31, so this runs on a made-up emulated one
+// (XSEP_EMU_DEVICE=tiny: 8 KB; CTest api_tiny_card) and skips elsewhere.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -34,13 +34,14 @@ if [ ! -f "$CUDA_HOME/include/cuda_fp16.h" ]; then
 fi
 export PATH="$CUDA_HOME/bin:$PATH"
 
+stamp=.venv/.xsep-requirements.sha256
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
+  rm -f "$stamp"  # a venv made again (a new Python) has none of the packages
 fi
-# Installed once per version of the requirements (a stamp in .venv/), so a
-# re-run needs no network.
-stamp=.venv/.xsep-requirements.sha256
-want="$(sha256sum python_ref/requirements.txt | cut -d' ' -f1)"
+# Installed once per version of the requirements and of Python (a stamp in
+# .venv/), so a re-run needs no network.
+want="$( { cat python_ref/requirements.txt; .venv/bin/python --version; } | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r python_ref/requirements.txt
   echo "$want" >"$stamp"

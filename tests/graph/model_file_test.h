@@ -36,7 +36,8 @@ class ModelFileTest : public testing::Test {
 
   void SetUp() override {
     const auto* info = testing::UnitTest::GetInstance()->current_test_info();
-    // "BadModel_Refused_conv_stride0" for BadModel's parameterized Refused/conv_stride0
+    // e.g. "BadModelConvAttribute_Refused_conv_stride0" for the parameterized
+    // BadModelConvAttribute.Refused/conv_stride0
     std::string name = std::string(info->test_suite_name()) + "_" + info->name();
     for (char& ch : name)
       if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';

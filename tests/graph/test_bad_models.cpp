@@ -649,6 +649,4 @@ TEST_F(BadModel, NegativeAxisBeforeOpset11) {
   expect_refused(write("concat_neg_axis10.onnx", m), XSEP_STATUS_INVALID_ARGUMENT, {"concat_neg", "axis -1", "11"});
 }
 
-// Gemm with beta = 0 drops C, NaN included (ONNX's reference and onnxruntime,
-
 }  // namespace

@@ -83,7 +83,6 @@ TEST_F(LoweredModel, ValidModelLoadsAndBackendsAgree) {
 
 // ---- Constructs a lowering got wrong once ---------------------------------------------------
 
-
 // A valid depthwise conv with W above the C API's side limit (2^30; the graph's
 // own limits allow up to 2^31-1 elements) must be lowered to the general conv
 // kernel at load: given to the C API's 1xK operator, as it was, it loaded and
@@ -109,6 +108,8 @@ TEST_F(LoweredModel, DepthwiseWiderThanApiLimitUsesGeneralConv) {
   EXPECT_EQ(summary.find("depthwise"), std::string::npos) << summary;
 }
 
+// Gemm with beta = 0 drops C, NaN included (ONNX's reference and onnxruntime,
+// as BLAS does): both backends give alpha * A * B.
 TEST_F(LoweredModel, GemmBetaZeroIgnoresC) {
   onnx::ModelProto m = new_model();
   add_input(m, "a", {2, 3});
