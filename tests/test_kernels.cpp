@@ -300,9 +300,10 @@ void run_case(const Case& c) {
     bias[p] = xsep_test::random_floats(sh.c, -3.f, 3.f, seed + 6 + 2 * p);
   }
 
-  // Device copies. x sits x_offset elements into its buffer; y has guard bands.
+  // Device copies. x sits x_offset elements into its buffer, after NaN (so a
+  // read before x shows; zeros would pass for padding); y has guard bands.
   DeviceBuffer x_dev((x_elems + c.x_offset) * esz);
-  std::vector<unsigned char> x_padded(x_dev.bytes(), 0);
+  std::vector<unsigned char> x_padded(x_dev.bytes(), 0xFF);
   std::memcpy(x_padded.data() + c.x_offset * esz, x_host.data(), x_host.size());
   x_dev.upload(x_padded);
   const void* x_ptr = x_dev.as<unsigned char>() + c.x_offset * esz;

@@ -24,10 +24,13 @@ struct Launch {
   size_t smem_bytes;  // at least 16: a kernel may take the pointer without using it
   const std::function<void()>* body;
   std::vector<ThreadState>* states;
+  // The order blocks run in: the i-th block run is (i * block_step) % blocks,
+  // block_step coprime to blocks (see block_step() in emu_runtime.cpp).
+  uint64_t block_step = 1;
 };
 
-// Puts every ThreadState at the start of block b (its blockIdx, empty call
-// records); each engine sets syncthreads and engine.
+// Puts every ThreadState at the start of the b-th block to run (its blockIdx,
+// empty call records); each engine sets syncthreads and engine.
 void begin_block(Launch& l, uint64_t b);
 
 // After every thread of the block has finished it: aborts like a device trap

@@ -2,6 +2,7 @@
 // checks, and the choice of engine (emu_fibers.cpp, emu_threads.cpp).
 #include "emu_runtime.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <string>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <vector>
 
 #include "emu_engine.h"
@@ -82,8 +84,9 @@ cudaError_t peek_last_error() { return t_last_error; }
 
 namespace detail {
 
-void begin_block(Launch& l, uint64_t b) {
-  // Block b in grid coordinates, x fastest.
+void begin_block(Launch& l, uint64_t i) {
+  // The i-th block to run, b (see block_step), in grid coordinates, x fastest.
+  const uint64_t b = static_cast<uint64_t>((static_cast<unsigned __int128>(i) * l.block_step) % l.blocks);
   const uint3 block_idx{static_cast<unsigned>(b % l.grid.x), static_cast<unsigned>((b / l.grid.x) % l.grid.y),
                         static_cast<unsigned>(b / (uint64_t{l.grid.x} * l.grid.y))};
   for (ThreadState& s : *l.states) {
@@ -137,6 +140,27 @@ void end_block(Launch& l) {
 
 namespace {
 
+// Blocks run in a scattered order, not 0, 1, 2, ...: on a GPU they run in any
+// order and at once, so a block that writes into a neighbour's part of y (or
+// reads what a neighbour writes) is a bug that ascending order would hide
+// whenever the neighbour runs later and overwrites it. The i-th block run is
+// (i * step) % blocks with step coprime to blocks and near blocks / phi, so
+// neighbours run far apart and in both orders across the grid. Deterministic
+// (a failure reproduces); XSEP_EMU_BLOCK_ORDER=ascending runs 0, 1, 2, ...
+uint64_t block_step(uint64_t blocks) {
+  static const bool ascending = [] {
+    const char* v = std::getenv("XSEP_EMU_BLOCK_ORDER");
+    if (v == nullptr || *v == '\0' || std::strcmp(v, "scattered") == 0) return false;
+    if (std::strcmp(v, "ascending") == 0) return true;
+    std::fprintf(stderr, "emulated device: XSEP_EMU_BLOCK_ORDER must be 'scattered' or 'ascending', not '%s'\n", v);
+    std::abort();
+  }();
+  if (ascending || blocks <= 2) return 1;
+  uint64_t step = std::max<uint64_t>(2, static_cast<uint64_t>(static_cast<double>(blocks) * 0.6180339887498949));
+  while (std::gcd(step, blocks) != 1) ++step;  // ends at blocks - 1 at the latest
+  return step;
+}
+
 cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   if (t_current != nullptr) {
     // Both engines set t_current while a kernel runs. A nested launch would
@@ -173,7 +197,8 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
     s.smem = smem.get();
   }
 
-  detail::Launch l{grid, block, blocks, static_cast<uint32_t>(threads), smem.get(), bytes, &body, &states};
+  detail::Launch l{grid,  block, blocks, static_cast<uint32_t>(threads), smem.get(), bytes, &body, &states,
+                   block_step(blocks)};
   return engine() == Engine::kFibers ? detail::run_with_fibers(l) : detail::run_with_threads(l);
 }
 
@@ -218,9 +243,18 @@ extern "C" {
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (p == nullptr) return cudaErrorInvalidValue;
-  // Like the real allocator: 256-byte aligned, never NULL for 0 bytes.
-  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  // Like the real allocator: 256-byte aligned, never NULL for 0 bytes. Unlike
+  // it, exactly `bytes` long, so that AddressSanitizer's redzone starts at the
+  // first byte past the buffer (a read past x's last row shows up, where the
+  // real allocator's rounding would hide it), and filled with 0xFF bytes (NaN
+  // in float32 and float16), so that reading memory no one wrote shows in the
+  // output instead of passing as zero padding. Up to 1 GiB: larger buffers (a
+  // test's address-space-only arena) are left untouched.
+  void* q = nullptr;
+  if (posix_memalign(&q, 256, bytes != 0 ? bytes : 1) != 0) return cudaErrorMemoryAllocation;
+  if (bytes <= (size_t{1} << 30)) std::memset(q, 0xFF, bytes);
+  *p = q;
+  return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* p) {

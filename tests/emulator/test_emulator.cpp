@@ -1,7 +1,8 @@
 // The emulated device itself (kernels/emu/, XSEP_DEVICE=emu builds only): the
 // kernels' tests trust it to run a launch as CUDA would and to trap what the
 // GPU would not tolerate, so it gets tests of its own.
-//   EmuLaunch   (each engine: threads, fibers) coordinates, __syncthreads,
+//   EmuLaunch   (each engine: threads, fibers) coordinates, blocks once each
+//               in a scattered order, __syncthreads,
 //               shared memory poisoned before every block, invalid launch
 //               configurations; with fibers, a missing barrier reads poison
 //               (in a shuffled order that changes every round); rounding
@@ -11,7 +12,8 @@
 //               the block reaches aborts like a device trap, naming a thread;
 //               so does a launch from inside a kernel
 //   EmuEngine   use_engine, and XSEP_EMU_ENGINE: the choice, and a value it
-//               cannot honour
+//               cannot honour; XSEP_EMU_BLOCK_ORDER
+//   EmuMemory   cudaMalloc: aligned, every byte 0xFF (NaN)
 //   EmuDeviceDeathTest  XSEP_EMU_DEVICE: each card's limits reported by
 //               cudaDeviceGetAttribute and enforced by launch; an unknown card
 //   EmuWmma     the 16x16x16 fragments against a naive product, in every
@@ -86,6 +88,46 @@ TEST_P(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
                             (b / 6) << 20 | 64u << 24;
       ASSERT_EQ(coords[g], want) << "block " << b << " thread " << t;
     }
+}
+
+// Blocks run one after another, but not in ascending order: each block once,
+// and neighbours in both orders across the grid, so a block writing into its
+// neighbour's part of the output cannot hide behind the neighbour running
+// later (on a GPU they run in any order, and at once).
+TEST_P(EmuLaunch, BlocksRunOnceEachInAScatteredOrder) {
+  const dim3 grid(37, 3, 2);
+  const unsigned blocks = 37 * 3 * 2;
+  std::vector<unsigned> order;
+  ASSERT_EQ(launch(grid, dim3(32), 0, [&] {
+              if (linear_thread() == 0) order.push_back(linear_block());
+            }),
+            cudaSuccess);
+  ASSERT_EQ(order.size(), blocks);
+  std::vector<unsigned> position(blocks, blocks);
+  for (unsigned i = 0; i < blocks; ++i) {
+    ASSERT_LT(order[i], blocks);
+    ASSERT_EQ(position[order[i]], blocks) << "block " << order[i] << " ran twice";
+    position[order[i]] = i;
+  }
+  unsigned later = 0;  // neighbours b, b + 1 where b + 1 runs first
+  for (unsigned b = 0; b + 1 < blocks; ++b) later += position[b + 1] < position[b];
+  EXPECT_GT(later, blocks / 8) << "mostly ascending";
+  EXPECT_LT(later, blocks - 1 - blocks / 8) << "mostly descending";
+}
+
+// Device memory as the emulated cudaMalloc hands it out: 256-byte aligned and
+// filled with 0xFF bytes (NaN in float32 and float16), so that a kernel
+// reading memory no one wrote sees NaN, not zeros that pass for padding.
+TEST(EmuMemory, AllocationsAreAlignedAndReadAsNaN) {
+  for (size_t bytes : {size_t{0}, size_t{1}, size_t{6}, size_t{1000}, size_t{5000}}) {
+    void* p = nullptr;
+    ASSERT_EQ(cudaMalloc(&p, bytes), cudaSuccess);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 256, 0u) << bytes;
+    const auto* u = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < bytes; ++i) ASSERT_EQ(u[i], 0xFF) << "byte " << i << " of " << bytes;
+    EXPECT_EQ(cudaFree(p), cudaSuccess);
+  }
 }
 
 // Thread t writes slot t, then after the barrier reads its neighbour's slot:
@@ -413,6 +455,29 @@ TEST_F(EmuEngineDeathTest, FibersWithoutTheEngineAbort) {
         xsep::emu::engine();
       },
       "this build has no fibers engine");
+}
+
+// XSEP_EMU_BLOCK_ORDER=ascending runs blocks 0, 1, 2, ... (to tell an order
+// dependence from another failure); read at the first launch of a process.
+TEST_F(EmuEngineDeathTest, BlockOrderAscendingOnRequest) {
+  EXPECT_EXIT(
+      {
+        setenv("XSEP_EMU_BLOCK_ORDER", "ascending", 1);
+        std::vector<unsigned> order;
+        launch(dim3(50), dim3(32), 0, [&] {
+          if (threadIdx.x == 0) order.push_back(blockIdx.x);
+        });
+        for (unsigned i = 0; i < order.size(); ++i)
+          if (order[i] != i) std::exit(1);
+        std::exit(order.size() == 50 ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+  EXPECT_DEATH(
+      {
+        setenv("XSEP_EMU_BLOCK_ORDER", "random", 1);
+        launch(dim3(4), dim3(32), 0, [] {});
+      },
+      "XSEP_EMU_BLOCK_ORDER must be 'scattered' or 'ascending', not 'random'");
 }
 
 // XSEP_EMU_DEVICE picks the card whose limits the emulated device reports and
