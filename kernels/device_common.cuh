@@ -36,7 +36,6 @@ constexpr int kThreads = 256;
   float* name = reinterpret_cast<float*>(xsep_smem_raw_)
 #endif
 
-#if !defined(XSEP_EMU)
 // More than 48 KB of dynamic shared memory needs a per-kernel opt-in, which
 // belongs to the CUDA context: a cudaDeviceReset, or another context on the
 // same device, starts from 48 KB again, and the runtime offers no cheap way to
@@ -60,19 +59,19 @@ inline cudaError_t raise_smem_limit(const void* kernel, size_t bytes) {
   if (e == cudaSuccess) have = want;  // a refused size is not asked for again by smaller launches
   return e;
 }
-#endif
 
 // Launches kernel(params) on `stream` and returns the launch's error.
 template <typename Params>
 cudaError_t launch_kernel(void (*kernel)(Params), dim3 grid, dim3 block, size_t smem_bytes,
                           cudaStream_t stream, const Params& params) {
-#if defined(XSEP_EMU)
-  (void)stream;
-  return ::xsep::emu::launch(grid, block, smem_bytes, [&] { kernel(params); });
-#else
   if (smem_bytes > 48 * 1024) {
     if (cudaError_t e = raise_smem_limit(reinterpret_cast<const void*>(kernel), smem_bytes)) return e;
   }
+#if defined(XSEP_EMU)
+  (void)stream;  // the emulated device (which also requires the opt-in) runs it now
+  return ::xsep::emu::launch(reinterpret_cast<const void*>(kernel), grid, block, smem_bytes,
+                             [&] { kernel(params); });
+#else
   Params copy = params;
   void* args[] = {&copy};
   return cudaLaunchKernel(reinterpret_cast<const void*>(kernel), grid, block, args, smem_bytes, stream);

@@ -409,10 +409,10 @@ void run_case(const Case& c) {
 
 TEST_P(KernelTest, MatchesReference) { run_case(GetParam()); }
 
-#if !defined(XSEP_TESTS_EMU)
-// GPU only: a block's opt-in to more than 48 KB of shared memory belongs to the
-// CUDA context, and cudaDeviceReset makes a new one. The library's record of
-// the opt-ins outlives it; the launch must set it again rather than fail.
+// A block's opt-in to more than 48 KB of shared memory belongs to the CUDA
+// context, and cudaDeviceReset makes a new one. The library's record of the
+// opt-ins outlives it; the launch must set it again rather than fail. (The
+// emulated device requires and forgets the opt-in the same way.)
 // NHWC float32 K = 31 on 2 x 24 x 36 x 34 runs the stream kernel with a tile
 // over 48 KB (95 KB on an H100, by bench/tile_counts.py, tested against the
 // launch log).
@@ -423,7 +423,6 @@ TEST(KernelDeviceReset, TilesAbove48KBRunAfterReset) {
   ASSERT_EQ(cudaDeviceReset(), cudaSuccess);
   run_case(c);
 }
-#endif
 
 // ReLU and ReLU6 of -0.0 give +0.0 (IEEE 754-2019 maximum(-0, +0) = +0, as
 // PyTorch and numpy give) in the reference and the kernels alike, so that

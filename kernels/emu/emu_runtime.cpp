@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 #include <memory>
 #include <new>
@@ -140,6 +142,21 @@ void end_block(Launch& l) {
 
 namespace {
 
+// The per-kernel opt-ins to more than 48 KB of dynamic shared memory
+// (cudaFuncSetAttribute), which belong to the CUDA context: cudaDeviceReset
+// forgets them.
+constexpr size_t kSmemWithoutOptIn = 48 * 1024;
+std::mutex g_opt_in_mutex;
+std::map<const void*, size_t>& opt_ins() {
+  static auto* const m = new std::map<const void*, size_t>;  // never destroyed: launches at exit
+  return *m;
+}
+size_t smem_opt_in(const void* kernel) {
+  std::lock_guard<std::mutex> lock(g_opt_in_mutex);
+  const auto it = opt_ins().find(kernel);
+  return it == opt_ins().end() ? 0 : it->second;
+}
+
 // Blocks run in a scattered order, not 0, 1, 2, ...: on a GPU they run in any
 // order and at once, so a block that writes into a neighbour's part of y (or
 // reads what a neighbour writes) is a bug that ascending order would hide
@@ -235,6 +252,14 @@ cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function
   return e;
 }
 
+cudaError_t launch(const void* kernel, dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+  if (smem_bytes > kSmemWithoutOptIn && smem_bytes > smem_opt_in(kernel)) {
+    t_last_error = cudaErrorInvalidValue;
+    return cudaErrorInvalidValue;
+  }
+  return launch(grid, block, smem_bytes, body);
+}
+
 }  // namespace xsep::emu
 
 // ---- The CUDA runtime subset of the emulated device (declared by
@@ -281,6 +306,26 @@ cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaGetLastError(void) { return xsep::emu::take_last_error(); }
 cudaError_t cudaPeekAtLastError(void) { return xsep::emu::peek_last_error(); }
+
+// The one function attribute the library sets: a kernel's opt-in to more than
+// 48 KB of dynamic shared memory, up to the card's limit.
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (func == nullptr || attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      static_cast<size_t>(value) > xsep::emu::device_profile().smem_per_block_optin)
+    return cudaErrorInvalidValue;
+  std::lock_guard<std::mutex> lock(xsep::emu::g_opt_in_mutex);
+  xsep::emu::opt_ins()[func] = static_cast<size_t>(value);
+  return cudaSuccess;
+}
+
+// A new context: the opt-ins are gone, as on a GPU. (Device allocations stay
+// valid here; on a GPU they are freed, so code that uses one afterwards is
+// wrong there without failing here.)
+cudaError_t cudaDeviceReset(void) {
+  std::lock_guard<std::mutex> lock(xsep::emu::g_opt_in_mutex);
+  xsep::emu::opt_ins().clear();
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return cudaErrorInvalidValue;

@@ -114,6 +114,13 @@ inline void syncthreads() {
 // A launch from inside a kernel (CUDA's dynamic parallelism, which the
 // library does not use) aborts with a message.
 cudaError_t launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+// The same for a launch of `kernel` (launch_kernel's): as on a GPU, more than
+// 48 KB of dynamic shared memory also needs the kernel's opt-in,
+// cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+// n >= smem_bytes), since the last cudaDeviceReset; without it the launch
+// fails with cudaErrorInvalidValue. (The kernel-less launch above, for the
+// emulator's own tests, checks only the card's limit.)
+cudaError_t launch(const void* kernel, dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
 
 // The card the emulated device stands for: its shared-memory limits and SM
 // count, which cudaDeviceGetAttribute reports and launch() enforces (a block

@@ -2,7 +2,8 @@
 // kernels' tests trust it to run a launch as CUDA would and to trap what the
 // GPU would not tolerate, so it gets tests of its own.
 //   EmuLaunch   (each engine: threads, fibers) coordinates, blocks once each
-//               in a scattered order, __syncthreads,
+//               in a scattered order, the opt-in above 48 KB of shared
+//               memory (and cudaDeviceReset forgetting it), __syncthreads,
 //               shared memory poisoned before every block, invalid launch
 //               configurations; with fibers, a missing barrier reads poison
 //               (in a shuffled order that changes every round); rounding
@@ -113,6 +114,32 @@ TEST_P(EmuLaunch, BlocksRunOnceEachInAScatteredOrder) {
   for (unsigned b = 0; b + 1 < blocks; ++b) later += position[b + 1] < position[b];
   EXPECT_GT(later, blocks / 8) << "mostly ascending";
   EXPECT_LT(later, blocks - 1 - blocks / 8) << "mostly descending";
+}
+
+// A kernel's launch with more than 48 KB of dynamic shared memory needs its
+// opt-in (cudaFuncSetAttribute), up to the card's limit, as on a GPU; a
+// cudaDeviceReset (a new context) forgets it.
+void opt_in_kernel() {}
+TEST_P(EmuLaunch, SharedMemoryAbove48KBNeedsTheKernelsOptIn) {
+  const void* k = reinterpret_cast<const void*>(&opt_in_kernel);
+  const size_t big = 100 * 1024;
+  int runs = 0;
+  auto body = [&] {
+    if (threadIdx.x == 0) ++runs;
+  };
+  ASSERT_EQ(cudaDeviceReset(), cudaSuccess);
+  EXPECT_EQ(launch(k, dim3(1), dim3(32), 48 * 1024, body), cudaSuccess) << "48 KB needs no opt-in";
+  EXPECT_EQ(launch(k, dim3(1), dim3(32), big, body), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 232448 + 1), cudaErrorInvalidValue)
+      << "beyond the card's 227 KB";
+  ASSERT_EQ(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(big)), cudaSuccess);
+  EXPECT_EQ(launch(k, dim3(1), dim3(32), big, body), cudaSuccess);
+  EXPECT_EQ(launch(k, dim3(1), dim3(32), big + 4, body), cudaErrorInvalidValue) << "above the opt-in";
+  ASSERT_EQ(cudaDeviceReset(), cudaSuccess);
+  EXPECT_EQ(launch(k, dim3(1), dim3(32), big, body), cudaErrorInvalidValue) << "the reset forgets the opt-in";
+  EXPECT_EQ(runs, 2);
+  cudaGetLastError();
 }
 
 // Device memory as the emulated cudaMalloc hands it out: 256-byte aligned and
