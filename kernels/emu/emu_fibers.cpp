@@ -347,8 +347,9 @@ void fiber_sync(ThreadState& t) {
 }
 
 // Puts 0 .. order.size()-1 into `order` in the round's order: Fisher-Yates
-// driven by splitmix64, seeded from the block and the round (both mixed, so
-// neighbouring blocks and rounds get unrelated streams).
+// driven by splitmix64, seeded from the block's position in the launch's run
+// order and the round (both mixed, so consecutive blocks and rounds get
+// unrelated streams).
 void shuffle(std::vector<uint32_t>& order, uint64_t block, uint64_t round) {
   uint64_t x = mix64(block + 0x9E3779B97F4A7C15ull) ^ mix64(~round);
   auto next = [&x] { return mix64(x += 0x9E3779B97F4A7C15ull); };

@@ -96,24 +96,28 @@ TEST_P(EmuLaunch, EveryThreadRunsOnceWithItsCoordinates) {
 // neighbour's part of the output cannot hide behind the neighbour running
 // later (on a GPU they run in any order, and at once).
 TEST_P(EmuLaunch, BlocksRunOnceEachInAScatteredOrder) {
-  const dim3 grid(37, 3, 2);
-  const unsigned blocks = 37 * 3 * 2;
-  std::vector<unsigned> order;
-  ASSERT_EQ(launch(grid, dim3(32), 0, [&] {
-              if (linear_thread() == 0) order.push_back(linear_block());
-            }),
-            cudaSuccess);
-  ASSERT_EQ(order.size(), blocks);
-  std::vector<unsigned> position(blocks, blocks);
-  for (unsigned i = 0; i < blocks; ++i) {
-    ASSERT_LT(order[i], blocks);
-    ASSERT_EQ(position[order[i]], blocks) << "block " << order[i] << " ran twice";
-    position[order[i]] = i;
+  // Small, prime, power-of-two and composite counts (40 and 56 were nearly
+  // ascending and nearly descending with a plain stride), and a 3-D grid.
+  for (const dim3 grid : {dim3(3), dim3(4), dim3(40), dim3(56), dim3(64), dim3(97), dim3(37, 3, 2), dim3(1000)}) {
+    const unsigned blocks = grid.x * grid.y * grid.z;
+    SCOPED_TRACE(std::to_string(blocks) + " blocks");
+    std::vector<unsigned> order;
+    ASSERT_EQ(launch(grid, dim3(32), 0, [&] {
+                if (linear_thread() == 0) order.push_back(linear_block());
+              }),
+              cudaSuccess);
+    ASSERT_EQ(order.size(), blocks);
+    std::vector<unsigned> position(blocks, blocks);
+    for (unsigned i = 0; i < blocks; ++i) {
+      ASSERT_LT(order[i], blocks);
+      ASSERT_EQ(position[order[i]], blocks) << "block " << order[i] << " ran twice";
+      position[order[i]] = i;
+    }
+    unsigned later = 0;  // neighbours b, b + 1 where b + 1 runs first
+    for (unsigned b = 0; b + 1 < blocks; ++b) later += position[b + 1] < position[b];
+    EXPECT_GT(later, blocks / 8) << "mostly ascending";
+    EXPECT_LT(later, blocks - 1 - blocks / 8) << "mostly descending";
   }
-  unsigned later = 0;  // neighbours b, b + 1 where b + 1 runs first
-  for (unsigned b = 0; b + 1 < blocks; ++b) later += position[b + 1] < position[b];
-  EXPECT_GT(later, blocks / 8) << "mostly ascending";
-  EXPECT_LT(later, blocks - 1 - blocks / 8) << "mostly descending";
 }
 
 // A kernel's launch with more than 48 KB of dynamic shared memory needs its
@@ -133,6 +137,7 @@ TEST_P(EmuLaunch, SharedMemoryAbove48KBNeedsTheKernelsOptIn) {
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
   EXPECT_EQ(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 232448 + 1), cudaErrorInvalidValue)
       << "beyond the card's 227 KB";
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "a refused attribute is remembered";
   ASSERT_EQ(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, int(big)), cudaSuccess);
   EXPECT_EQ(launch(k, dim3(1), dim3(32), big, body), cudaSuccess);
   EXPECT_EQ(launch(k, dim3(1), dim3(32), big + 4, body), cudaErrorInvalidValue) << "above the opt-in";
