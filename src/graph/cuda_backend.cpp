@@ -208,7 +208,7 @@ struct CudaBackend::Impl {
 
   // An operand of a graph kernel: value v's storage (activation dtype), or the
   // step's constant in `slot` (float32) when v < 0; `off` elements in.
-  gk::Operand operand(const std::vector<const float*>& c, int v, int slot, int64_t off) const {
+  gk::Operand operand(const std::vector<const float*>& c, int v, int slot, int64_t off = 0) const {
     if (v >= 0) return gk::Operand{static_cast<unsigned char*>(ptr(v)) + off * esz, f16()};
     return gk::Operand{c[slot] ? c[slot] + off : nullptr, false};
   }
@@ -251,9 +251,9 @@ struct CudaBackend::Impl {
       }
       case StepKind::kGemm: {
         gk::GemmArgs a = s.gemm;
-        a.a = operand(c, s.gemm_a, kGa, 0);
-        a.b = operand(c, s.gemm_b, kGb, 0);
-        a.c = s.gemm_c >= 0 || c[kGc] ? operand(c, s.gemm_c, kGc, 0) : gk::Operand{};
+        a.a = operand(c, s.gemm_a, kGa);
+        a.b = operand(c, s.gemm_b, kGb);
+        a.c = s.gemm_c >= 0 || c[kGc] ? operand(c, s.gemm_c, kGc) : gk::Operand{};
         if (s.gemm_kscale >= 0) a.kscale = gk::Operand{ptr(s.gemm_kscale), f16()};
         a.bias = a.bias_axis ? c[kBias] : nullptr;
         if (!a.bias) a.bias_axis = 0;
@@ -279,8 +279,8 @@ struct CudaBackend::Impl {
       case StepKind::kElt: {
         gk::EltArgs a = s.elt;
         a.a = operand(c, s.elt_a, kEa, s.elt_a_offset);
-        a.b = operand(c, s.elt_b, kEb, 0);
-        a.c = operand(c, -1, kEc, 0);  // null unless kMulAdd
+        a.b = operand(c, s.elt_b, kEb);
+        a.c = operand(c, -1, kEc);  // null unless kMulAdd
         a.y = static_cast<unsigned char*>(ptr(s.output)) + s.elt_y_offset * esz;
         a.y_f16 = f16();
         return check_launch(gk::elementwise(a, stream), s.label);

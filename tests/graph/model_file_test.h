@@ -70,20 +70,37 @@ class ModelFileTest : public testing::Test {
     return o;
   }
 
-  // Loads `path` on `backend` and runs it on one input into *y (sized by the
-  // caller); false, with nothing to check, where a CUDA build has no GPU. A
-  // failed load or run is a test failure.
-  static bool run_one(const std::string& path, xsep_backend backend, const std::vector<float>& x,
-                      std::vector<float>* y) {
-    const xsep_graph_options o = options(backend);
+  // Loads `path` on `backend` and `layout` and runs it once, input i filled
+  // with values(its size, seed + i), into *outputs (every output, poisoned
+  // with NaN first); false, with nothing to check, where a CUDA build has no
+  // GPU. A failed load or run is a test failure.
+  static bool run_seeded(const std::string& path, xsep_backend backend, xsep_layout layout, uint32_t seed,
+                         std::vector<std::vector<float>>* outputs) {
+    xsep_graph_options o = options(backend);
+    o.layout = layout;
     xsep_graph* g = nullptr;
     const xsep_status s = xsep_graph_load(path.c_str(), &o, &g);
     if (s == XSEP_STATUS_NO_DEVICE) return false;
-    EXPECT_EQ(s, XSEP_STATUS_SUCCESS) << xsep_last_error();
+    EXPECT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
     if (s != XSEP_STATUS_SUCCESS) return false;
-    const float* ins[] = {x.data()};
-    float* outs[] = {y->data()};
-    EXPECT_EQ(xsep_graph_run(g, ins, outs), XSEP_STATUS_SUCCESS) << xsep_last_error();
+    auto numel = [&](bool output, int i) {
+      int32_t rank = 0;
+      int64_t dims[8] = {};
+      EXPECT_EQ((output ? xsep_graph_output_shape : xsep_graph_input_shape)(g, i, &rank, dims),
+                XSEP_STATUS_SUCCESS);
+      int64_t n = 1;
+      for (int d = 0; d < rank; ++d) n *= dims[d];
+      return static_cast<size_t>(n);
+    };
+    std::vector<std::vector<float>> in;
+    std::vector<const float*> ins;
+    for (int i = 0; i < xsep_graph_num_inputs(g); ++i) in.push_back(values(numel(false, i), seed + i));
+    for (const auto& v : in) ins.push_back(v.data());
+    outputs->clear();
+    std::vector<float*> outs;
+    for (int i = 0; i < xsep_graph_num_outputs(g); ++i) outputs->emplace_back(numel(true, i), NAN);
+    for (auto& v : *outputs) outs.push_back(v.data());
+    EXPECT_EQ(status_name(xsep_graph_run(g, ins.data(), outs.data())), "XSEP_STATUS_SUCCESS") << xsep_last_error();
     xsep_graph_destroy(g);
     return true;
   }

@@ -25,48 +25,15 @@ using namespace xsep_test;
 
 class BufferSharing : public ModelFileTest {
  protected:
-  // Runs the model at `path` with every input filled from `seed`, on `backend`
-  // and `layout`; returns every output, or nothing where there is no device.
-  static bool run_all(const std::string& path, xsep_backend backend, xsep_layout layout, uint32_t seed,
-                      std::vector<std::vector<float>>* outputs) {
-    xsep_graph_options o = options(backend);
-    o.layout = layout;
-    xsep_graph* g = nullptr;
-    const xsep_status s = xsep_graph_load(path.c_str(), &o, &g);
-    if (s == XSEP_STATUS_NO_DEVICE) return false;
-    EXPECT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
-    if (s != XSEP_STATUS_SUCCESS) return false;
-    auto numel = [&](bool output, int i) {
-      int32_t rank = 0;
-      int64_t dims[8] = {};
-      EXPECT_EQ((output ? xsep_graph_output_shape : xsep_graph_input_shape)(g, i, &rank, dims),
-                XSEP_STATUS_SUCCESS);
-      int64_t n = 1;
-      for (int d = 0; d < rank; ++d) n *= dims[d];
-      return static_cast<size_t>(n);
-    };
-    std::vector<std::vector<float>> in;
-    std::vector<const float*> ins;
-    for (int i = 0; i < xsep_graph_num_inputs(g); ++i) in.push_back(values(numel(false, i), seed + i));
-    for (const auto& v : in) ins.push_back(v.data());
-    outputs->clear();
-    std::vector<float*> outs;
-    for (int i = 0; i < xsep_graph_num_outputs(g); ++i) outputs->emplace_back(numel(true, i), NAN);
-    for (auto& v : *outputs) outs.push_back(v.data());
-    EXPECT_EQ(status_name(xsep_graph_run(g, ins.data(), outs.data())), "XSEP_STATUS_SUCCESS") << xsep_last_error();
-    xsep_graph_destroy(g);
-    return true;
-  }
-
   // The cuda backend, NCHW and NHWC, against the reference backend on every output.
   void expect_backends_agree(const std::string& file, const onnx::ModelProto& m) {
     const std::string path = write(file, m);
     std::vector<std::vector<float>> want;
-    ASSERT_TRUE(run_all(path, XSEP_BACKEND_REFERENCE, XSEP_LAYOUT_NCHW, 31, &want));
+    ASSERT_TRUE(run_seeded(path, XSEP_BACKEND_REFERENCE, XSEP_LAYOUT_NCHW, 31, &want));
     for (xsep_layout layout : {XSEP_LAYOUT_NCHW, XSEP_LAYOUT_NHWC}) {
       SCOPED_TRACE(file + (layout == XSEP_LAYOUT_NHWC ? " nhwc" : " nchw"));
       std::vector<std::vector<float>> got;
-      if (!run_all(path, XSEP_BACKEND_CUDA, layout, 31, &got)) GTEST_SKIP() << "no CUDA device";
+      if (!run_seeded(path, XSEP_BACKEND_CUDA, layout, 31, &got)) GTEST_SKIP() << "no CUDA device";
       ASSERT_EQ(got.size(), want.size());
       for (size_t o = 0; o < want.size(); ++o)
         for (size_t i = 0; i < want[o].size(); ++i)
