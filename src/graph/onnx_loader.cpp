@@ -167,6 +167,9 @@ Value constant_from_node(const onnx::NodeProto& n, const std::string& label) {
 // ONNX's checker and shape inference write several lines ("...\n\n==> Context:
 // ..."); xsep_last_error() is one line, so each run of whitespace that holds a
 // line break (\n, \r, \v or \f) becomes one space, and the ends are trimmed.
+// Other control bytes (a NUL, an escape, ...: a corrupted file's node and
+// tensor names reach the message) are written as \xNN, so that the message
+// is neither cut short at a NUL nor able to drive a terminal; a tab stays.
 std::string one_line(const std::string& text) {
   const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   std::string out;
@@ -178,7 +181,12 @@ std::string one_line(const std::string& text) {
       out += ' ';
       i = j;
     } else {
-      out += text[i++];
+      const unsigned char c = static_cast<unsigned char>(text[i++]);
+      static const char kHex[] = "0123456789ABCDEF";
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+      else
+        out += static_cast<char>(c);
     }
   }
   size_t b = 0, e = out.size();

@@ -30,7 +30,8 @@ class BadModel : public ModelFileTest {};
 // ---- Unreadable and malformed files ---------------------------------------------------
 
 // xsep_last_error() is one line: every line break (and the blanks around it)
-// becomes one space, the ends are trimmed, other text is kept as it is.
+// becomes one space, the ends are trimmed, other control bytes are written as
+// \xNN, other text is kept as it is.
 TEST(BadModelMessage, OneLine) {
   using xsep::graph::one_line;
   EXPECT_EQ(one_line("checker: bad node\n\n==> Context: Bad node spec"), "checker: bad node ==> Context: Bad node spec");
@@ -38,6 +39,9 @@ TEST(BadModelMessage, OneLine) {
   EXPECT_EQ(one_line("  keeps  inner  blanks\t"), "keeps  inner  blanks");
   EXPECT_EQ(one_line("\n\t \n"), "");
   EXPECT_EQ(one_line("trailing \n"), "trailing");
+  const char controls[] = "node 'a\0b\x1b[2J\x7f' tab\there";  // a NUL inside: the length from sizeof
+  EXPECT_EQ(one_line(std::string(controls, sizeof controls - 1)), "node 'a\\x00b\\x1B[2J\\x7F' tab\there");
+  EXPECT_EQ(one_line("caf\xc3\xa9 \xff"), "caf\xc3\xa9 \xff");  // bytes >= 0x80 (UTF-8 or not) are kept
 }
 
 TEST_F(BadModel, NonexistentPath) {
