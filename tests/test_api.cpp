@@ -25,6 +25,10 @@ namespace {
 TEST(ApiVersion, MatchesHeaderMacros) {
   EXPECT_EQ(xsep_version(),
             XSEP_VERSION_MAJOR * 10000 + XSEP_VERSION_MINOR * 100 + XSEP_VERSION_PATCH);
+  EXPECT_EQ(xsep_version(), XSEP_VERSION);
+#if XSEP_VERSION != XSEP_VERSION_MAJOR * 10000 + XSEP_VERSION_MINOR * 100 + XSEP_VERSION_PATCH
+#error "XSEP_VERSION must be usable in #if"
+#endif
 }
 
 TEST(ApiStatusString, NamesEveryStatus) {

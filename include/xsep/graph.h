@@ -6,7 +6,8 @@
  *
  * A graph belongs to the device current at load; run, time and destroy make it
  * current for the call and restore the caller's. Calls on one graph from
- * several threads are serialised; different graphs are independent. Load,
+ * several threads are serialised, except destroy, which must not overlap any
+ * other call on that graph; different graphs are independent. Load,
  * run, time and destroy switch this thread to the Relaxed stream-capture mode for
  * the call, so they work during a caller's cudaStreamCaptureModeGlobal
  * capture without invalidating it. */
@@ -37,7 +38,8 @@ typedef struct xsep_graph_options {
 /* backend CUDA, F32, NCHW, batch 1. */
 XSEP_API void xsep_graph_default_options(xsep_graph_options* options);
 
-/* Loads, checks, shape-infers (for options->batch), fuses and plans the model:
+/* Loads, checks, shape-infers (for options->batch), fuses and plans the model
+ * (options == NULL: xsep_graph_default_options'):
  * weights are uploaded once and all activation memory is allocated here.
  * Errors: INVALID_ARGUMENT (unreadable or malformed file, shape mismatch, ...),
  * UNSUPPORTED (an operator, attribute or type the runner does not provide; the

@@ -1,13 +1,23 @@
 /* xsep: fused depthwise and XSepConv kernels (public C API).
  *
- * Plain C11 / C++17, no CUDA header needed. In the CUDA build every tensor and
- * weight pointer is a device pointer and calls are asynchronous on `stream`;
- * in the emulated build (XSEP_DEVICE=emu) the same functions take host pointers
- * and run synchronously on host threads. The README (and the SPEC it follows)
- * gives the exact semantics of every operator.
+ * Plain C11 / C++17, no CUDA header needed. In the CUDA build every tensor,
+ * weight, scale and bias pointer is a device pointer and calls are
+ * asynchronous on `stream`; in the emulated build (XSEP_DEVICE=emu) the same
+ * functions take host pointers and run synchronously on host threads. The
+ * README (and the SPEC it follows) gives the exact semantics of every operator.
+ *
+ * Lifetimes: the structs passed by pointer (descriptor, epilogue, params) are
+ * read during the call and may be freed when it returns; the device arrays
+ * must stay valid until the work queued on `stream` has finished (or, when
+ * the call is captured, as long as the CUDA graph is launched).
+ *
+ * Streams: `stream` 0 is the legacy default stream, whatever the caller's
+ * --default-stream setting (the library is built without per-thread default
+ * streams); pass cudaStreamPerThread for the per-thread one.
  *
  * Thread-safe: any number of host threads may call at once, each on the device
- * current in that thread; `stream` must belong to it. A call allocates,
+ * current in that thread; `stream` must belong to it (CUDA fails a launch
+ * into another device's stream: XSEP_STATUS_DEVICE_ERROR). A call allocates,
  * copies and synchronises nothing, so it may be captured into a CUDA graph. */
 #ifndef XSEP_XSEP_H_
 #define XSEP_XSEP_H_
@@ -33,8 +43,11 @@ extern "C" {
  * does so that this header works before, after or without it. */
 typedef struct CUstream_st* cudaStream_t;
 
+/* The header's version in xsep_version()'s form. */
+#define XSEP_VERSION (XSEP_VERSION_MAJOR * 10000 + XSEP_VERSION_MINOR * 100 + XSEP_VERSION_PATCH)
+
 /* Version of the library actually loaded: MAJOR*10000 + MINOR*100 + PATCH.
- * Compare with the XSEP_VERSION_* macros to catch a header/library mismatch. */
+ * Compare with XSEP_VERSION to catch a header/library mismatch. */
 XSEP_API int xsep_version(void);
 
 /* The supported sizes; beyond them a call returns XSEP_STATUS_UNSUPPORTED. Kernels
@@ -48,8 +61,11 @@ XSEP_API int xsep_version(void);
 /* Every call returns one of these. Numbered and append-only. */
 typedef enum xsep_status {
   XSEP_STATUS_SUCCESS = 0,
-  XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: NULL, bad shape, bad enum, y overlapping
-                                       an input (x, weights, scale, bias) */
+  XSEP_STATUS_INVALID_ARGUMENT = 1, /* malformed call: a NULL pointer, a dim < 1 (an empty
+                                       tensor too: skip the call), a shape whose element or
+                                       byte count overflows int64, even K, stride < 1, a bad
+                                       enum, a pointer not aligned to its element size, y
+                                       overlapping an input (x, weights, scale, bias) */
   XSEP_STATUS_UNSUPPORTED = 2,      /* well-defined but not provided (K > XSEP_MAX_K, stride > 2,
                                        more than XSEP_MAX_ELEMENTS elements in x or a weight array,
                                        C, H or W above XSEP_MAX_SIDE, no tile that fits the
@@ -72,6 +88,9 @@ XSEP_API const char* xsep_status_string(xsep_status status);
  * next xsep call on the same thread. */
 XSEP_API const char* xsep_last_error(void);
 
+/* The activations' type (x and y). F16 is IEEE binary16 (CUDA's __half), not
+ * bfloat16; weights, scale and bias are float32 for both, accumulation is
+ * float32, and F16 outputs are rounded to nearest even. */
 typedef enum xsep_dtype { XSEP_DTYPE_F32 = 0, XSEP_DTYPE_F16 = 1 } xsep_dtype;
 typedef enum xsep_layout { XSEP_LAYOUT_NCHW = 0, XSEP_LAYOUT_NHWC = 1 } xsep_layout;
 
@@ -101,8 +120,9 @@ typedef struct xsep_tensor_desc {
   xsep_layout layout;
 } xsep_tensor_desc;
 
-/* y = act(acc * scale[c] + bias[c]); scale / bias are [C] float32 or NULL
- * (1 and 0). An inference BatchNorm folds into scale and bias. */
+/* y = act(acc * scale[c] + bias[c]); scale / bias are [C] float32 (device
+ * memory) or NULL (1 and 0). An inference BatchNorm folds into scale and bias.
+ * The single operators also take ep == NULL: no scale, no bias, no activation. */
 typedef struct xsep_epilogue {
   const float* scale;
   const float* bias;
@@ -129,7 +149,9 @@ XSEP_API xsep_status xsep_padding_schedule(int32_t n_layers, xsep_pad* direction
  * Bad input contract (all functions): everything is validated before y is
  * touched; a failed call writes nothing to y and sets xsep_last_error().
  * Pointers need only element alignment; 16-byte aligned NHWC tensors with C a
- * multiple of the vector width take a vectorised path. */
+ * multiple of the vector width take a vectorised path. Output: y has x's n, c,
+ * dtype and layout, and H_out = (H - 1) / s + 1, W_out = (W - 1) / s + 1
+ * (integer division, i.e. ceil(H / s)) on each axis strided by s. */
 
 /* 2x2 depthwise, stride 1, output H x W. w: [C][2][2]. */
 XSEP_API xsep_status xsep_dwconv2x2(const xsep_tensor_desc* x_desc, const void* x, const float* w,

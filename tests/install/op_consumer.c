@@ -17,7 +17,7 @@ static float x_at(const float* x, int n, int c, int h, int w) {
 }
 
 int main(void) {
-  const int want = XSEP_VERSION_MAJOR * 10000 + XSEP_VERSION_MINOR * 100 + XSEP_VERSION_PATCH;
+  const int want = XSEP_VERSION;
   if (xsep_version() != want) {
     fprintf(stderr, "FAIL: header %d, library %d\n", want, xsep_version());
     return 1;
