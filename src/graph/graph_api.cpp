@@ -22,6 +22,7 @@ struct xsep_graph {
   xsep_graph_options options;
   std::unique_ptr<xsep::graph::CudaBackend> cuda;
   std::vector<std::vector<float>> last_inputs;  // the reference backend's inputs, for xsep_graph_time
+  bool ran = false;  // the reference backend has run once (a model may have no inputs at all)
   std::string summary;
   std::mutex busy;  // run and time share the inputs, outputs and stream: one call at a time
 };
@@ -177,6 +178,7 @@ xsep_status xsep_graph_run(xsep_graph* graph, const float* const* inputs, float*
     for (size_t i = 0; i < graph->g.inputs.size(); ++i)
       graph->last_inputs.emplace_back(inputs[i], inputs[i] + graph->g.value(graph->g.inputs[i]).numel());
     const auto result = xsep::graph::run_reference(graph->g, graph->last_inputs);
+    graph->ran = true;
     for (size_t i = 0; i < result.size(); ++i) std::memcpy(outputs[i], result[i].data(), result[i].size() * 4);
   });
 }
@@ -188,7 +190,7 @@ xsep_status xsep_graph_time(xsep_graph* graph, int32_t iters, double* ms) {
   return guarded(fn, [&] {
     std::lock_guard<std::mutex> one_at_a_time(graph->busy);
     if (graph->cuda) return graph->cuda->time(iters, ms);
-    if (graph->last_inputs.empty()) xsep::graph::invalid("call xsep_graph_run once before timing");
+    if (!graph->ran) xsep::graph::invalid("call xsep_graph_run once before timing (the inputs come from that run)");
     for (int i = 0; i < iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       (void)xsep::graph::run_reference(graph->g, graph->last_inputs);

@@ -68,6 +68,20 @@ inline void add_initializer(onnx::ModelProto& m, const std::string& name, const 
   t->set_raw_data(std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float)));
 }
 
+// A 1-D int64 initializer (Reshape's shape, Split's sizes).
+inline void add_int64_initializer(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& data) {
+  auto* t = m.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  t->add_dims(static_cast<int64_t>(data.size()));
+  for (int64_t v : data) t->add_int64_data(v);
+}
+
+// A value_info entry: the model declares the type and shape of an intermediate tensor.
+inline void add_value_info(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& dims) {
+  set_type(m.mutable_graph()->add_value_info(), name, dims, kFloat);
+}
+
 inline onnx::NodeProto* add_node(onnx::ModelProto& m, const std::string& op, const std::string& name,
                           const std::vector<std::string>& ins, const std::vector<std::string>& outs,
                           const std::string& domain = "") {

@@ -151,9 +151,8 @@ TEST_F(BadCall, NullArguments) {
     EXPECT_TRUE(std::strstr(xsep_last_error(), "outputs[0]")) << xsep_last_error();
     EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float v) { return v == 12345.f; }))
         << "a refused run wrote to the outputs";
-    if (backend == XSEP_BACKEND_REFERENCE) {  // nothing to replay yet
-      EXPECT_EQ(status_name(xsep_graph_time(graph, 1, ms)), "XSEP_STATUS_INVALID_ARGUMENT");
-    }
+    EXPECT_EQ(status_name(xsep_graph_time(graph, 1, ms)), "XSEP_STATUS_INVALID_ARGUMENT");  // nothing to replay yet
+    EXPECT_TRUE(std::strstr(xsep_last_error(), "xsep_graph_run once")) << xsep_last_error();
     EXPECT_EQ(status_name(xsep_graph_time(graph, 0, ms)), "XSEP_STATUS_INVALID_ARGUMENT");
     EXPECT_EQ(status_name(xsep_graph_time(graph, -5, ms)), "XSEP_STATUS_INVALID_ARGUMENT");
     EXPECT_EQ(status_name(xsep_graph_time(graph, 1, nullptr)), "XSEP_STATUS_INVALID_ARGUMENT");

@@ -252,6 +252,57 @@ TEST_F(BadModel, SplitSizesMismatch) {
   expect_refused(write("split_n.onnx", m), XSEP_STATUS_INVALID_ARGUMENT, {"split_n|Split"});
 }
 
+// Reshape's shape and Split's sizes reach them through an Identity of an
+// initializer, whose values ONNX's shape inference does not follow: it leaves
+// the outputs' dims unknown, and the model's value_info declares other ones.
+// The loader computes the shapes from the constants and refuses the
+// disagreement (it used to take the declaration: a [4,1] column where the data
+// make a [1,4] row, a 2x4 image where they make a 4x2 one, and both backends
+// agreed on the wrong answer).
+TEST_F(BadModel, DeclaredShapeDisagreesWithConstantReshape) {
+  {
+    onnx::ModelProto m = new_model();
+    add_input(m, "x", {4, 4});
+    add_initializer(m, "b", {4}, values(4, 1));
+    add_int64_initializer(m, "s", {1, 4});
+    add_node(m, "Identity", "s_id", {"s"}, {"s2"});
+    add_node(m, "Reshape", "reshape_b", {"b", "s2"}, {"br"});
+    add_node(m, "Add", "add", {"x", "br"}, {"y"});
+    add_value_info(m, "br", {4, 1});
+    add_output(m, "y", {4, 4});
+    expect_refused(write("reshape_const.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
+                   {"reshape_b", "'br'.*\\[4,1\\].*\\[1,4\\]"});
+  }
+  {
+    onnx::ModelProto m = new_model();
+    add_input(m, "x", {1, 8});
+    add_int64_initializer(m, "s", {1, 1, 4, 2});
+    add_node(m, "Identity", "s_id", {"s"}, {"s2"});
+    add_node(m, "Reshape", "reshape_x", {"x", "s2"}, {"r"});
+    add_node(m, "Relu", "relu", {"r"}, {"y"});
+    add_value_info(m, "r", {1, 1, 2, 4});
+    add_output(m, "y", {1, 1, 2, 4});
+    expect_refused(write("reshape_x.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
+                   {"reshape_x", "\\[1,1,2,4\\].*\\[1,1,4,2\\]"});
+  }
+}
+
+TEST_F(BadModel, DeclaredShapeDisagreesWithConstantSplit) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 8, 2, 2});
+  add_int64_initializer(m, "sizes", {2, 6});
+  add_node(m, "Identity", "sizes_id", {"sizes"}, {"sizes2"});
+  attr_int(add_node(m, "Split", "split_x", {"x", "sizes2"}, {"a", "b"}), "axis", 1);
+  add_node(m, "Relu", "relu_a", {"a"}, {"ya"});
+  add_node(m, "Relu", "relu_b", {"b"}, {"yb"});
+  add_value_info(m, "a", {1, 6, 2, 2});
+  add_value_info(m, "b", {1, 2, 2, 2});
+  add_output(m, "ya", {1, 6, 2, 2});
+  add_output(m, "yb", {1, 2, 2, 2});
+  expect_refused(write("split_x.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
+                 {"split_x", "'a'.*\\[1,6,2,2\\].*\\[1,2,2,2\\]"});
+}
+
 TEST_F(BadModel, FlattenAxisOutOfRange) {
   onnx::ModelProto f = new_model();
   add_input(f, "x", {2, 3});

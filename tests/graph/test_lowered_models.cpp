@@ -196,4 +196,87 @@ TEST_F(LoweredModel, SePaddedFc) {
   for (int i = 0; i < 72; ++i) EXPECT_NEAR(got[1].at(0).at(i), got[0].at(0).at(i), 1e-5) << "element " << i;
 }
 
+// A model without inputs (its one output computed from an initializer) runs,
+// and xsep_graph_time replays it afterwards: "ran once" is a flag, not "has
+// kept some inputs" (which a model with no inputs never has).
+TEST_F(LoweredModel, NoInputsRunsAndTimes) {
+  onnx::ModelProto m = new_model();
+  const std::vector<float> c = values(18, 21);
+  add_initializer(m, "c", {1, 2, 3, 3}, c);
+  add_node(m, "Relu", "relu", {"c"}, {"y"});
+  add_output(m, "y", {1, 2, 3, 3});
+  const std::string path = write("no_inputs.onnx", m);
+  for (xsep_backend backend : kBackends) {
+    SCOPED_TRACE(backend_name(backend));
+    const xsep_graph_options o = options(backend);
+    xsep_graph* g = nullptr;
+    const xsep_status s = xsep_graph_load(path.c_str(), &o, &g);
+    if (backend == XSEP_BACKEND_CUDA && s != XSEP_STATUS_SUCCESS) {
+      // The cuda backend computes nothing here and refuses a constant output.
+      EXPECT_TRUE(s == XSEP_STATUS_UNSUPPORTED || s == XSEP_STATUS_NO_DEVICE) << xsep_last_error();
+      continue;
+    }
+    ASSERT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+    ASSERT_EQ(xsep_graph_num_inputs(g), 0);
+    double ms[2] = {-1, -1};
+    EXPECT_EQ(status_name(xsep_graph_time(g, 2, ms)), "XSEP_STATUS_INVALID_ARGUMENT") << "timed before a run";
+    std::vector<float> y(18, NAN);
+    const float* no_inputs[1] = {nullptr};  // a non-NULL array with nothing to read
+    float* outs[1] = {y.data()};
+    ASSERT_EQ(status_name(xsep_graph_run(g, no_inputs, outs)), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+    for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], std::max(c[i], 0.f)) << i;
+    EXPECT_EQ(status_name(xsep_graph_time(g, 2, ms)), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+    EXPECT_GE(ms[0], 0.0);
+    EXPECT_GE(ms[1], 0.0);
+    xsep_graph_destroy(g);
+  }
+}
+
+// Reshape's shape and Split's sizes through an Identity of an initializer:
+// ONNX's shape inference leaves the outputs' dims unknown (it does not follow
+// values through Identity). Declared by value_info, and in agreement with the
+// shapes the loader computes from the constants, the model runs on both
+// backends: y = x + b[c] (b reshaped to [1,4,1,1]), and x split along
+// channels into 1 and 3. (Undeclared, the dims after them stay unknown and the
+// load is refused: UNSUPPORTED, "not known after shape inference".)
+TEST_F(LoweredModel, ShapesFromConstantsThroughIdentity) {
+  onnx::ModelProto m = new_model();
+  add_input(m, "x", {1, 4, 2, 2});
+  const std::vector<float> b = values(4, 3);
+  add_initializer(m, "b", {4}, b);
+  add_int64_initializer(m, "s", {1, 4, 1, 1});
+  add_int64_initializer(m, "sizes", {1, 3});
+  add_node(m, "Identity", "s_id", {"s"}, {"s2"});
+  add_node(m, "Identity", "sizes_id", {"sizes"}, {"sizes2"});
+  add_node(m, "Reshape", "reshape_b", {"b", "s2"}, {"br"});
+  add_node(m, "Add", "add", {"x", "br"}, {"y"});
+  attr_int(add_node(m, "Split", "split", {"x", "sizes2"}, {"p0", "p1"}), "axis", 1);
+  add_node(m, "Relu", "relu0", {"p0"}, {"z0"});
+  add_node(m, "Relu", "relu1", {"p1"}, {"z1"});
+  add_output_unshaped(m, "y", 4);
+  add_output_unshaped(m, "z0", 4);
+  add_output_unshaped(m, "z1", 4);
+  expect_refused(write("undeclared.onnx", m), XSEP_STATUS_UNSUPPORTED, {"not known after shape inference"});
+  add_value_info(m, "br", {1, 4, 1, 1});
+  add_value_info(m, "p0", {1, 1, 2, 2});
+  add_value_info(m, "p1", {1, 3, 2, 2});
+  const std::string path = write("shapes_from_constants.onnx", m);
+  const std::vector<float> x = values(16, 40);  // run_seeded's input 0 at seed 40
+  for (xsep_backend backend : kBackends) {
+    SCOPED_TRACE(backend_name(backend));
+    std::vector<std::vector<float>> got;
+    if (!run_seeded(path, backend, XSEP_LAYOUT_NCHW, 40, &got)) {
+      if (backend == XSEP_BACKEND_CUDA) GTEST_SKIP() << "no CUDA device";
+      FAIL() << "the reference backend did not run";
+    }
+    ASSERT_EQ(got.size(), 3u);
+    ASSERT_EQ(got[0].size(), 16u);
+    ASSERT_EQ(got[1].size(), 4u);
+    ASSERT_EQ(got[2].size(), 12u);
+    for (int i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(got[0][i], x[i] + b[i / 4]) << "y " << i;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(got[1][i], std::max(x[i], 0.f)) << "z0 " << i;
+    for (int i = 0; i < 12; ++i) EXPECT_EQ(got[2][i], std::max(x[4 + i], 0.f)) << "z1 " << i;
+  }
+}
+
 }  // namespace
