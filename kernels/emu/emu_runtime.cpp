@@ -12,6 +12,7 @@
 #include <string>
 #include <memory>
 #include <new>
+#include <set>
 #include <numeric>
 #include <vector>
 
@@ -188,6 +189,12 @@ uint64_t block_step(uint64_t blocks) {
   return static_cast<uint64_t>(t0 < 0 ? t0 + static_cast<__int128>(blocks) : t0);
 }
 
+// The live device allocations (cudaMalloc's), which belong to the context as
+// on a GPU: cudaDeviceReset frees them, and cudaFree refuses a pointer that is
+// not one of them (freed already, reset away, or never allocated).
+std::mutex& g_alloc_mutex = *new std::mutex;             // never destroyed, like the set
+std::set<void*>& allocations = *new std::set<void*>;     // (frees at exit are legal)
+
 cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   if (t_current != nullptr) {
     // Both engines set t_current while a kernel runs. A nested launch would
@@ -197,9 +204,10 @@ cudaError_t run_launch(dim3 grid, dim3 block, size_t smem_bytes, const std::func
   }
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
-  // The limits of the card (device_profile()): 1024 threads, its dynamic shared
-  // memory per block (227 KB on an H100), grid x below 2^31, y and z below 65536.
-  if (threads == 0 || threads > 1024 || blocks == 0) return cudaErrorInvalidValue;
+  // The limits of the card (device_profile()): 1024 threads, at most 64 of them
+  // along z (x and y may take all 1024); its dynamic shared memory per block
+  // (227 KB on an H100); grid x below 2^31, y and z below 65536.
+  if (threads == 0 || threads > 1024 || block.z > 64 || blocks == 0) return cudaErrorInvalidValue;
   if (smem_bytes > device_profile().smem_per_block_optin || grid.x > 0x7fffffffu || grid.y > 65535 ||
       grid.z > 65535)
     return cudaErrorInvalidValue;
@@ -288,11 +296,25 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   void* q = nullptr;
   if (posix_memalign(&q, 256, bytes != 0 ? bytes : 1) != 0) return cudaErrorMemoryAllocation;
   if (bytes <= (size_t{1} << 30)) std::memset(q, 0xFF, bytes);
+  {
+    std::lock_guard<std::mutex> lock(xsep::emu::g_alloc_mutex);
+    xsep::emu::allocations.insert(q);
+  }
   *p = q;
   return cudaSuccess;
 }
 
+// NULL is a no-op, as on a GPU; a pointer that is not a live allocation (freed
+// twice, freed by a cudaDeviceReset, or host memory) is cudaErrorInvalidValue.
 cudaError_t cudaFree(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(xsep::emu::g_alloc_mutex);
+    if (xsep::emu::allocations.erase(p) == 0) {
+      xsep::emu::t_last_error = cudaErrorInvalidValue;
+      return cudaErrorInvalidValue;
+    }
+  }
   std::free(p);
   return cudaSuccess;
 }
@@ -330,12 +352,17 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
   return cudaSuccess;
 }
 
-// A new context: the opt-ins are gone, as on a GPU. (Device allocations stay
-// valid here; on a GPU they are freed, so code that uses one afterwards is
-// wrong there without failing here.)
+// A new context: the opt-ins are gone and every device allocation is freed,
+// as on a GPU (a kernel that reads one afterwards is a heap-use-after-free
+// under ASan; cudaFree of one is cudaErrorInvalidValue).
 cudaError_t cudaDeviceReset(void) {
-  std::lock_guard<std::mutex> lock(xsep::emu::g_opt_in_mutex);
-  xsep::emu::opt_ins().clear();
+  {
+    std::lock_guard<std::mutex> lock(xsep::emu::g_opt_in_mutex);
+    xsep::emu::opt_ins().clear();
+  }
+  std::lock_guard<std::mutex> lock(xsep::emu::g_alloc_mutex);
+  for (void* p : xsep::emu::allocations) std::free(p);
+  xsep::emu::allocations.clear();
   return cudaSuccess;
 }
 

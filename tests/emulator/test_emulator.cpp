@@ -162,6 +162,25 @@ TEST(EmuMemory, AllocationsAreAlignedAndReadAsNaN) {
   }
 }
 
+// Allocations belong to the context, as on a GPU: cudaFree takes each live
+// one once (NULL is a no-op), refuses anything else, and cudaDeviceReset frees
+// them all (using one afterwards is a heap-use-after-free under ASan).
+TEST(EmuMemory, FreeTakesLiveAllocationsAndResetFreesThem) {
+  void* p = nullptr;
+  ASSERT_EQ(cudaMalloc(&p, 64), cudaSuccess);
+  EXPECT_EQ(cudaFree(p), cudaSuccess);
+  EXPECT_EQ(cudaFree(p), cudaErrorInvalidValue) << "freed twice";
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue) << "remembered, as the runtime does";
+  int host = 0;
+  EXPECT_EQ(cudaFree(&host), cudaErrorInvalidValue) << "host memory";
+  EXPECT_EQ(cudaFree(nullptr), cudaSuccess);
+  void* q = nullptr;
+  ASSERT_EQ(cudaMalloc(&q, 64), cudaSuccess);
+  ASSERT_EQ(cudaDeviceReset(), cudaSuccess);
+  EXPECT_EQ(cudaFree(q), cudaErrorInvalidValue) << "the reset freed it";
+  cudaGetLastError();
+}
+
 // Thread t writes slot t, then after the barrier reads its neighbour's slot:
 // without a working barrier some reads would see the poison (NaN) or the
 // previous block's values.
@@ -207,6 +226,7 @@ TEST_P(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
   const Bad bad[] = {{dim3(1), dim3(0), 0, "no threads"},
                      {dim3(1), dim3(1025), 0, "1025 threads"},
                      {dim3(1), dim3(32, 32, 2), 0, "2048 threads"},
+                     {dim3(1), dim3(1, 1, 65), 0, "65 threads along z"},
                      {dim3(0), dim3(32), 0, "no blocks"},
                      {dim3(0x80000000u), dim3(32), 0, "grid.x 2^31"},
                      {dim3(1, 65536), dim3(32), 0, "grid.y 65536"},
@@ -222,6 +242,8 @@ TEST_P(EmuLaunch, InvalidConfigurationsFailWithoutRunning) {
     EXPECT_EQ(xsep::emu::take_last_error(), cudaSuccess);
   }
   EXPECT_EQ(launch(dim3(1), dim3(32), 232448, [] {}), cudaSuccess) << "227 KB is the sm_90 maximum";
+  EXPECT_EQ(launch(dim3(1), dim3(1, 1, 64), 0, [] {}), cudaSuccess) << "64 threads along z are allowed";
+  EXPECT_EQ(launch(dim3(1), dim3(1, 1024), 0, [] {}), cudaSuccess) << "1024 threads along y are allowed";
 }
 
 // Every thread writes its slot and, with no barrier in between, reads both
