@@ -188,6 +188,13 @@ TEST_P(BadInputEveryOp, ChannelsOrWeightArrayTooLargeUnsupported) {
   expect_shape(1, (int64_t{1} << 30) + 1, 1, 1, XSEP_STATUS_UNSUPPORTED);
   const int64_t taps = op().op == XSEP_TEST_OP_KXK ? k_ * k_ : op().op == XSEP_TEST_OP_1XK || op().op == XSEP_TEST_OP_KX1 ? k_ : 4;
   expect_shape(1, INT32_MAX / taps + 1, 1, 1, XSEP_STATUS_UNSUPPORTED);
+  if (is_xsep()) {
+    // The 1xK and Kx1 weights [C][K] outgrow the 2x2's [C][4] once K > 4: at
+    // K = 31 a C whose w2x2 fits still makes w1xk too large.
+    k_ = 31;
+    expect_shape(1, INT32_MAX / 31 + 1, 1, 1, XSEP_STATUS_UNSUPPORTED);
+    EXPECT_NE(std::string(xsep_last_error()).find("w1xk"), std::string::npos) << xsep_last_error();
+  }
 }
 
 TEST_P(BadInputEveryOp, OutOfRangeDtype) {
@@ -254,6 +261,31 @@ TEST_P(BadInputEveryOp, YOverlapsWeightsOrEpilogue) {
   const float** w_slot = is_xsep() ? &params_.w2x2 : &w_;
   *w_slot = last_on_y;
   expect(XSEP_STATUS_INVALID_ARGUMENT, "w's last element is y's first");
+}
+
+// Every float array (weights, scale, bias) must be 4-byte aligned: a misaligned
+// float load is a sticky error that ends the CUDA context. Each in turn at
+// one byte past an aligned address (outside y), named in the message.
+TEST_P(BadInputEveryOp, MisalignedWeightsOrEpilogue) {
+  const float* misaligned = reinterpret_cast<const float*>(reinterpret_cast<const unsigned char*>(weights_.data()) + 1);
+  struct Slot {
+    const float** slot;
+    std::string name;
+  };
+  const std::vector<Slot> slots =
+      is_xsep() ? std::vector<Slot>{{&params_.w2x2, "params->w2x2"},       {&params_.w1xk, "params->w1xk"},
+                                    {&params_.wkx1, "params->wkx1"},       {&params_.ep2x2.scale, "params->ep2x2.scale"},
+                                    {&params_.ep2x2.bias, "params->ep2x2.bias"}, {&params_.ep1xk.scale, "params->ep1xk.scale"},
+                                    {&params_.ep1xk.bias, "params->ep1xk.bias"}, {&params_.epkx1.scale, "params->epkx1.scale"},
+                                    {&params_.epkx1.bias, "params->epkx1.bias"}}
+                : std::vector<Slot>{{&w_, "w"}, {&ep_.scale, "ep.scale"}, {&ep_.bias, "ep.bias"}};
+  for (const Slot& s : slots) {
+    const float* kept = *s.slot;
+    *s.slot = misaligned;
+    expect(XSEP_STATUS_INVALID_ARGUMENT, s.name + " at +1 byte");
+    EXPECT_NE(std::string(xsep_last_error()).find(s.name + " ("), std::string::npos) << xsep_last_error();
+    *s.slot = kept;
+  }
 }
 
 TEST_P(BadInputEveryOp, MisalignedXOrY) {

@@ -52,7 +52,7 @@ struct Case {
   int k, stride;
   xsep_pad pad;
   int shape;     // index into kShapes
-  int epilogue;  // 0..7: activation = e % 4, scale/bias present by bit 2
+  int epilogue;  // 0..7: activation = e % 4, scale and bias present by bit 2 (see run_case)
   int x_offset;  // elements x is shifted by (1: misaligned, scalar path)
   Shape dims{};  // a fuzz case's own shape (n > 0), else kShapes[shape]
   bool nan_x = false;  // NaN at two elements of x (nan_cases)
@@ -327,12 +327,16 @@ void run_case(const Case& c) {
     bi[p].upload(bias[p]);
   }
 
-  // Epilogue e of pass p: activation e % 4; bit 2 set: scale and bias present.
-  // The XSepConv passes get three different ones.
+  // Epilogue e of pass p: activation e % 4; bit 2 set: scale and bias present;
+  // clear: neither, the scale alone or the bias alone, by K, shape and pass, so
+  // that each operator meets all four (a kernel that ignored a scale without a
+  // bias, or the reverse, passed while the two came only together). The
+  // XSepConv passes get three different ones.
   auto epilogue = [&](int e, bool host, int p = 0) {
-    const bool affine = (e & 4) != 0;
-    return xsep_epilogue{affine ? (host ? scale[p].data() : sc[p].as<float>()) : nullptr,
-                         affine ? (host ? bias[p].data() : bi[p].as<float>()) : nullptr,
+    const int kind = (e & 4) != 0 ? 3 : (c.k / 2 + c.shape + p) % 3;  // 0 neither, 1 scale, 2 bias, 3 both
+    const bool has_scale = kind == 1 || kind == 3, has_bias = kind >= 2;
+    return xsep_epilogue{has_scale ? (host ? scale[p].data() : sc[p].as<float>()) : nullptr,
+                         has_bias ? (host ? bias[p].data() : bi[p].as<float>()) : nullptr,
                          static_cast<xsep_activation>(e % 4)};
   };
   auto xsep_params = [&](bool host) {
