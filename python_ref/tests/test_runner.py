@@ -109,6 +109,44 @@ def test_identity_of_initializers(tmp_path, backend):
     compare_with_onnxruntime(path, x, got, f"Identity of initializers [{backend}]", bound=1e-5)
 
 
+# Conv geometries where a backend could pick the wrong padding or operator and both
+# backends agree with each other: auto_pad SAME_UPPER vs SAME_LOWER with an odd total
+# padding (a 2x2 depthwise, which the cuda backend maps to a padded direction, and a
+# strided 3x3 on an even image), and a depthwise 3x3 with unequal strides, which must not
+# become the C API's K x K operator (one stride for both axes). onnxruntime is the oracle.
+CONV_GEOMETRIES = {
+    "dw2x2_same_upper": dict(w=(4, 1, 2, 2), group=4, kernel_shape=[2, 2], auto_pad="SAME_UPPER"),
+    "dw2x2_same_lower": dict(w=(4, 1, 2, 2), group=4, kernel_shape=[2, 2], auto_pad="SAME_LOWER"),
+    "dw3x3_s2_same_upper": dict(w=(4, 1, 3, 3), group=4, kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+    "dw3x3_s2_same_lower": dict(w=(4, 1, 3, 3), group=4, kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER"),
+    "conv3x3_s2_same_lower": dict(w=(4, 4, 3, 3), kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER"),
+    "dw3x3_strides_2_1": dict(w=(4, 1, 3, 3), group=4, kernel_shape=[3, 3], strides=[2, 1], pads=[1, 1, 1, 1]),
+    "dw3x3_strides_1_2": dict(w=(4, 1, 3, 3), group=4, kernel_shape=[3, 3], strides=[1, 2], pads=[1, 1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("geometry", sorted(CONV_GEOMETRIES))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_geometry(tmp_path, backend, geometry):
+    from onnx import TensorProto, helper, numpy_helper
+    attrs = dict(CONV_GEOMETRIES[geometry])
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal(attrs.pop("w")).astype(np.float32)
+    node = helper.make_node("Conv", ["input", "w"], ["c"], name="conv", **attrs)
+    graph = helper.make_graph(
+        [node, helper.make_node("Relu", ["c"], ["output"], name="relu")], geometry,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4, 6, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", "c", "h", "w"])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    path = tmp_path / f"{geometry}.onnx"
+    onnx.save(model, str(path))
+    x = rng.standard_normal((1, 4, 6, 8)).astype(np.float32)
+    got, _ = run_xsep(path, x, tmp_path, backend)
+    compare_with_onnxruntime(path, x, got, f"{geometry} [{backend}]", bound=1e-5)
+
+
 def export_and_compare(torch, net, x, tmp_path, label, dynamic_batch=False):
     """Exports `net` once with torch.onnx.export (TorchScript, opset 17: what a build with
     Debian's ONNX 1.12 reads), runs the file through onnxruntime and xsep-run on every
