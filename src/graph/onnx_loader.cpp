@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "onnx_loader.h"
+#include "shape_rules.h"
 #include "supported_ops.h"
 
 namespace xsep::graph {
@@ -146,12 +147,6 @@ bool fold_on_constants(const Node& n, const onnx::NodeProto& np, const Graph& g)
   return true;
 }
 
-std::string dims_text(const std::vector<int64_t>& dims) {
-  std::string t = "[";
-  for (size_t i = 0; i < dims.size(); ++i) t += (i ? "," : "") + std::to_string(dims[i]);
-  return t + "]";
-}
-
 // Reshape's output shape follows from the values of its shape input, and
 // Split's (opset 13 on) from the values of its split input. ONNX's shape
 // inference sees those values only when they come straight from an
@@ -160,69 +155,29 @@ std::string dims_text(const std::vector<int64_t>& dims) {
 // output declaration then fills them in unchecked, so a model could declare a
 // [4,1] where the data make a [1,4] and both backends would compute on the
 // wrong shape. The shapes are therefore computed here from the constant
-// values (ONNX's rules: Reshape's 0 copies the input's dim unless allowzero,
-// one -1 takes the rest; Split's sizes along `axis`), one per output, and a
-// disagreement is a malformed model. (Dims that neither inference nor a
-// declaration gives stay refused as unknown: the nodes after them would not
-// be known either.)
-// Nothing (an empty vector) when the input that decides them is not constant.
+// values (shape_rules.h), one per output, and a disagreement is a malformed
+// model. (Dims that neither inference nor a declaration gives stay refused as
+// unknown: the nodes after them would not be known either.) Nothing (an
+// empty vector) when the input that decides them is not constant.
 std::vector<std::vector<int64_t>> shapes_from_constants(const Node& n, const Graph& g, const std::string& label) {
   if ((n.op != "Reshape" && !(n.op == "Split" && g.opset >= 13)) || n.in.size() < 2 || n.in[0] < 0 || n.in[1] < 0 ||
       !g.value(n.in[1]).constant)
     return {};
   const std::vector<int64_t>& in = g.value(n.in[0]).shape;
-  const std::vector<int64_t>& c = g.value(n.in[1]).i;
-  if (g.value(n.in[1]).dtype != DType::kInt64 || g.value(n.in[1]).shape.size() != 1)
-    invalid(label + ": input '" + g.value(n.in[1]).name + "' must be a 1-D int64 tensor");
+  const Value& c = g.value(n.in[1]);
+  if (c.dtype != DType::kInt64 || c.shape.size() != 1) invalid(label + ": input '" + c.name + "' must be a 1-D int64 tensor");
+  std::vector<std::vector<int64_t>> out(1);
+  std::string why;
   if (n.op == "Reshape") {
-    const bool allowzero = n.attr_i("allowzero", 0) != 0;
-    int64_t known = 1, in_numel = 1;
-    for (int64_t d : in) in_numel *= d;  // bounded by checked_numel when the input was added
-    int rest = -1;
-    std::vector<int64_t> out(c.begin(), c.end());
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (out[i] == -1) {
-        if (rest >= 0) invalid(label + ": the shape " + dims_text(c) + " has more than one -1");
-        rest = static_cast<int>(i);
-        continue;
-      }
-      if (out[i] < -1) invalid(label + ": the shape " + dims_text(c) + " has a dimension below -1");
-      if (out[i] == 0 && !allowzero) {
-        if (i >= in.size())
-          invalid(label + ": the shape " + dims_text(c) + " copies dimension " + std::to_string(i) + " (a 0) of an input of rank " + std::to_string(in.size()));
-        out[i] = in[i];
-      }
-      if (__builtin_mul_overflow(known, out[i], &known))
-        invalid(label + ": the shape " + dims_text(c) + " overflows 64 bits");
-    }
-    if (rest >= 0) {
-      if (known <= 0 || in_numel % known != 0)
-        invalid(label + ": the shape " + dims_text(c) + " cannot hold the " + std::to_string(in_numel) + " elements of " + dims_text(in));
-      out[static_cast<size_t>(rest)] = in_numel / known;
-    } else if (known != in_numel) {
-      invalid(label + ": the shape " + dims_text(c) + " holds " + std::to_string(known) + " elements, the input " + dims_text(in) + " " + std::to_string(in_numel));
-    }
-    return {out};
+    why = reshape_shape(in, c.i, n.attr_i("allowzero", 0) != 0, &out[0]);
+  } else {
+    const int64_t rank = static_cast<int64_t>(in.size()), axis = n.attr_i("axis", 0);
+    if (axis < -rank || axis >= rank)
+      invalid(label + ": axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+    why = split_shapes(in, static_cast<size_t>(axis < 0 ? axis + rank : axis), c.i, n.out.size(), &out);
   }
-  {  // Split
-    int64_t axis = n.attr_i("axis", 0);
-    const int64_t rank = static_cast<int64_t>(in.size());
-    if (axis < -rank || axis >= rank) invalid(label + ": axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-    if (axis < 0) axis += rank;
-    if (c.size() != n.out.size())
-      invalid(label + ": " + std::to_string(c.size()) + " split sizes for " + std::to_string(n.out.size()) + " outputs");
-    int64_t sum = 0;
-    std::vector<std::vector<int64_t>> outs;
-    for (int64_t size : c) {
-      if (size < 0 || __builtin_add_overflow(sum, size, &sum)) invalid(label + ": bad split sizes " + dims_text(c));
-      outs.push_back(in);
-      outs.back()[static_cast<size_t>(axis)] = size;
-    }
-    if (sum != in[static_cast<size_t>(axis)])
-      invalid(label + ": the split sizes " + dims_text(c) + " add up to " + std::to_string(sum) + ", not to dimension " +
-              std::to_string(axis) + " of " + dims_text(in));
-    return outs;
-  }
+  if (!why.empty()) invalid(label + ": " + why);
+  return out;
 }
 
 // The Constant operator's payload as a constant value.
@@ -424,8 +379,8 @@ Graph load_onnx(const std::string& path, int64_t batch) {
       unsupported(producer + ": the shape of '" + name +
                   "' is not known after shape inference; the runner needs static shapes");
     if (computed && it->second.dims != *computed)
-      invalid(producer + ": output '" + name + "' is declared or inferred as " + dims_text(it->second.dims) +
-              ", but its constant input gives " + dims_text(*computed));
+      invalid(producer + ": output '" + name + "' is declared or inferred as " + shape_text(it->second.dims) +
+              ", but its constant input gives " + shape_text(*computed));
     Value v;
     v.name = name;
     if (it->second.elem_type == onnx::TensorProto::FLOAT) v.dtype = DType::kFloat;

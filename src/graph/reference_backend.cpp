@@ -4,6 +4,7 @@
 // its output shapes from that definition and checks them against the shapes
 // shape inference put in the Graph, so the two can never silently disagree.
 #include "reference_backend.h"
+#include "shape_rules.h"
 
 #include <cmath>
 #include <functional>
@@ -14,12 +15,6 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 using Floats = std::vector<float>;
-
-std::string str(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // Product of s[begin, end): the element count of those dimensions.
 int64_t prod(const Shape& s, size_t begin, size_t end) {
@@ -48,12 +43,12 @@ struct Run {
     const Floats& data = val.constant ? val.f : vals[static_cast<size_t>(n.in[i])];
     if (static_cast<int64_t>(data.size()) != val.numel())
       bad("input '" + val.name + "' holds " + std::to_string(data.size()) + " values, its shape " +
-          str(val.shape) + " needs " + std::to_string(val.numel()));
+          shape_text(val.shape) + " needs " + std::to_string(val.numel()));
     return data;
   }
   // A scalar operand (Clip's min and max): any shape with one element.
   double scalar(size_t i) const {
-    if (x(i).size() != 1) bad("input '" + v(i).name + "' must be a scalar, not " + str(shape(i)));
+    if (x(i).size() != 1) bad("input '" + v(i).name + "' must be a scalar, not " + shape_text(shape(i)));
     return x(i)[0];
   }
   // An int64 operand giving sizes (Reshape's shape, Split's split): static, so a constant.
@@ -78,8 +73,8 @@ struct Run {
     if (n.out[i] < 0) return;  // an omitted optional output
     const Value& o = g.value(n.out[i]);
     if (o.shape != s)
-      bad("output '" + o.name + "' computes to shape " + str(s) + " but shape inference gave " +
-          str(o.shape) + " (a bug in the reference backend or the loader)");
+      bad("output '" + o.name + "' computes to shape " + shape_text(s) + " but shape inference gave " +
+          shape_text(o.shape) + " (a bug in the reference backend or the loader)");
     vals[static_cast<size_t>(n.out[i])] = std::move(data);
   }
 };
@@ -93,7 +88,7 @@ Shape broadcast(const Run& r, const Shape& a, const Shape& b) {
   for (size_t k = 0; k < rank; ++k) {  // k counts dimensions from the right
     const int64_t da = k < a.size() ? a[a.size() - 1 - k] : 1;
     const int64_t db = k < b.size() ? b[b.size() - 1 - k] : 1;
-    if (da != db && da != 1 && db != 1) r.bad("shapes " + str(a) + " and " + str(b) + " do not broadcast");
+    if (da != db && da != 1 && db != 1) r.bad("shapes " + shape_text(a) + " and " + shape_text(b) + " do not broadcast");
     out[rank - 1 - k] = da == 1 ? db : da;
   }
   return out;
@@ -170,11 +165,11 @@ void clip(Run& r) {
 // c = the index along dimension 1.
 void batchnorm(Run& r) {
   const Shape& xs = r.shape(0);
-  if (xs.size() < 2) r.bad("X must have rank >= 2 (N, C, ...), not " + str(xs));
+  if (xs.size() < 2) r.bad("X must have rank >= 2 (N, C, ...), not " + shape_text(xs));
   const int64_t C = xs[1], inner = prod(xs, 2, xs.size());
   for (size_t i = 1; i <= 4; ++i)
     if (numel(r.shape(i)) != C || r.shape(i).size() != 1)
-      r.bad("input '" + r.v(i).name + "' must have shape [" + std::to_string(C) + "], not " + str(r.shape(i)));
+      r.bad("input '" + r.v(i).name + "' must have shape [" + std::to_string(C) + "], not " + shape_text(r.shape(i)));
   const Floats &x = r.x(0), &scale = r.x(1), &bias = r.x(2), &mean = r.x(3), &var = r.x(4);
   const double eps = r.n.attr_f("epsilon", 1e-5f);
   Floats y(x.size());
@@ -196,9 +191,9 @@ void conv(Run& r) {
   const int64_t N = xs[0], C = xs[1], M = ws[0], Cg = ws[1];
   const int64_t group = r.n.attr_i("group", 1);
   if (group < 1 || C % group != 0 || M % group != 0 || Cg != C / group)
-    r.bad("group " + std::to_string(group) + " does not fit X " + str(xs) + " and W " + str(ws));
+    r.bad("group " + std::to_string(group) + " does not fit X " + shape_text(xs) + " and W " + shape_text(ws));
   const Shape k = {ws[2], ws[3]};
-  if (r.n.attr_ints("kernel_shape", k) != k) r.bad("kernel_shape does not match W " + str(ws));
+  if (r.n.attr_ints("kernel_shape", k) != k) r.bad("kernel_shape does not match W " + shape_text(ws));
   const Shape strides = r.n.attr_ints("strides", {1, 1}), dil = r.n.attr_ints("dilations", {1, 1});
   const Shape pads = r.n.attr_ints("pads", {0, 0, 0, 0});  // [top, left, bottom, right]
   if (strides.size() != 2 || dil.size() != 2 || pads.size() != 4)
@@ -234,7 +229,7 @@ void conv(Run& r) {
   const Floats &x = r.x(0), &w = r.x(1);
   const Floats* b = nullptr;
   if (r.has(2)) {
-    if (r.shape(2) != Shape{M}) r.bad("B must have shape [" + std::to_string(M) + "], not " + str(r.shape(2)));
+    if (r.shape(2) != Shape{M}) r.bad("B must have shape [" + std::to_string(M) + "], not " + shape_text(r.shape(2)));
     b = &r.x(2);
   }
   Floats y(static_cast<size_t>(N * M * OH * OW));
@@ -263,7 +258,7 @@ void conv(Run& r) {
 // GlobalAveragePool: [N, C, D1, ...] -> [N, C, 1, ...], the mean over D1, ...
 void global_average_pool(Run& r) {
   const Shape& xs = r.shape(0);
-  if (xs.size() < 3) r.bad("X must have rank >= 3, not " + str(xs));
+  if (xs.size() < 3) r.bad("X must have rank >= 3, not " + shape_text(xs));
   const int64_t nc = xs[0] * xs[1], inner = prod(xs, 2, xs.size());
   const Floats& x = r.x(0);
   Floats y(static_cast<size_t>(nc));
@@ -282,17 +277,17 @@ void global_average_pool(Run& r) {
 // B' = transB ? B^T : B  [K, N], C (optional) unidirectionally broadcast to [M, N].
 void gemm(Run& r) {
   const Shape &as = r.shape(0), &bs = r.shape(1);
-  if (as.size() != 2 || bs.size() != 2) r.bad("A and B must be matrices, not " + str(as) + " and " + str(bs));
+  if (as.size() != 2 || bs.size() != 2) r.bad("A and B must be matrices, not " + shape_text(as) + " and " + shape_text(bs));
   const bool ta = r.n.attr_i("transA", 0) != 0, tb = r.n.attr_i("transB", 0) != 0;
   const int64_t M = ta ? as[1] : as[0], K = ta ? as[0] : as[1];
   const int64_t Kb = tb ? bs[1] : bs[0], N = tb ? bs[0] : bs[1];
-  if (K != Kb) r.bad("A " + str(as) + " and B " + str(bs) + " do not multiply");
+  if (K != Kb) r.bad("A " + shape_text(as) + " and B " + shape_text(bs) + " do not multiply");
   const double alpha = r.n.attr_f("alpha", 1.0f), beta = r.n.attr_f("beta", 1.0f);
   const Shape ys = {M, N};
   const Floats *c = nullptr;
   Shape cst;
   if (r.has(2)) {
-    if (broadcast(r, r.shape(2), ys) != ys) r.bad("C " + str(r.shape(2)) + " does not broadcast to " + str(ys));
+    if (broadcast(r, r.shape(2), ys) != ys) r.bad("C " + shape_text(r.shape(2)) + " does not broadcast to " + shape_text(ys));
     // beta = 0 drops C, NaN and infinity included (ONNX's reference, BLAS).
     if (beta != 0) c = &r.x(2), cst = bstrides(r.shape(2), ys);
   }
@@ -319,7 +314,7 @@ void matmul(Run& r) {
   if (a_vec) as.insert(as.begin(), 1);
   if (b_vec) bs.push_back(1);
   const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K) r.bad("shapes " + str(r.shape(0)) + " and " + str(r.shape(1)) + " do not multiply");
+  if (bs[bs.size() - 2] != K) r.bad("shapes " + shape_text(r.shape(0)) + " and " + shape_text(r.shape(1)) + " do not multiply");
   const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
   const Shape batch = broadcast(r, a_batch, b_batch);
   const Shape sa = bstrides(a_batch, batch, M * K), sb = bstrides(b_batch, batch, K * N);
@@ -349,34 +344,11 @@ void flatten(Run& r) {
   r.set(0, {prod(xs, 0, axis), prod(xs, axis, xs.size())}, r.x(0));
 }
 
-// Reshape: the shape input's entries are sizes, except -1 (at most one:
-// inferred from the element count) and 0 (copies the input's size at that
-// index, or a real 0 when allowzero = 1).
+// Reshape: ONNX's rule for the shape input (shape_rules.h); the data are unchanged.
 void reshape(Run& r) {
-  const Shape& xs = r.shape(0);
-  const std::vector<int64_t>& spec = r.ints(1);
-  const bool allowzero = r.n.attr_i("allowzero", 0) != 0;
-  Shape ys(spec.size());
-  int64_t inferred = -1, known = 1;
-  for (size_t i = 0; i < spec.size(); ++i) {
-    int64_t d = spec[i];
-    if (d == -1) {
-      if (inferred >= 0) r.bad("the shape has more than one -1");
-      inferred = static_cast<int64_t>(i);
-      continue;
-    }
-    if (d < -1) r.bad("the shape has a negative size " + std::to_string(d));
-    if (d == 0 && !allowzero) {
-      if (i >= xs.size()) r.bad("a 0 at index " + std::to_string(i) + " copies a dimension the input " + str(xs) + " lacks");
-      d = xs[i];
-    }
-    ys[i] = d, known *= d;
-  }
-  if (inferred >= 0) {
-    if (known == 0 || numel(xs) % known != 0) r.bad("cannot infer the -1 of the shape for input " + str(xs));
-    ys[static_cast<size_t>(inferred)] = numel(xs) / known;
-  }
-  if (numel(ys) != numel(xs)) r.bad("cannot reshape " + str(xs) + " to " + str(ys));
+  Shape ys;
+  const std::string why = reshape_shape(r.shape(0), r.ints(1), r.n.attr_i("allowzero", 0) != 0, &ys);
+  if (!why.empty()) r.bad(why);
   r.set(0, ys, r.x(0));
 }
 
@@ -394,7 +366,7 @@ void concat(Run& r) {
     if (s.size() != first.size()) r.bad("inputs have different ranks");
     ys[axis] += s[axis];
     s[axis] = first[axis];
-    if (s != first) r.bad("input shapes " + str(first) + " and " + str(r.shape(t)) + " differ outside the axis");
+    if (s != first) r.bad("input shapes " + shape_text(first) + " and " + shape_text(r.shape(t)) + " differ outside the axis");
   }
   const int64_t outer = prod(first, 0, axis), inner = prod(first, axis + 1, first.size());
   Floats y;
@@ -433,19 +405,14 @@ void split(Run& r) {
     if (D % parts != 0) r.bad("dimension " + std::to_string(D) + " does not split into " + std::to_string(parts) + " equal parts");
     sizes.assign(static_cast<size_t>(parts), D / parts);
   }
-  if (static_cast<int64_t>(sizes.size()) != parts) r.bad("gives " + std::to_string(sizes.size()) + " sizes for " + std::to_string(parts) + " outputs");
-  int64_t total = 0;
-  for (int64_t s : sizes) {
-    if (s < 0) r.bad("a split size is negative");
-    total += s;
-  }
-  if (total != D) r.bad("split sizes sum to " + std::to_string(total) + ", not the axis size " + std::to_string(D));
+  std::vector<Shape> shapes;
+  const std::string why = split_shapes(xs, axis, sizes, static_cast<size_t>(parts), &shapes);
+  if (!why.empty()) r.bad(why);
   const int64_t outer = prod(xs, 0, axis), inner = prod(xs, axis + 1, xs.size());
   const Floats& x = r.x(0);
   int64_t begin = 0;
   for (size_t t = 0; t < sizes.size(); ++t) {
-    Shape ys = xs;
-    ys[axis] = sizes[t];
+    const Shape& ys = shapes[t];
     Floats y;
     y.reserve(static_cast<size_t>(numel(ys)));
     for (int64_t p = 0; p < outer; ++p)
@@ -498,7 +465,7 @@ std::vector<std::vector<float>> run_reference(const Graph& g, const std::vector<
     if (v.dtype != DType::kFloat) unsupported("graph input '" + v.name + "' is not float32");
     if (static_cast<int64_t>(inputs[i].size()) != v.numel())
       invalid("graph input '" + v.name + "' needs " + std::to_string(v.numel()) + " values (shape " +
-              str(v.shape) + "), " + std::to_string(inputs[i].size()) + " given");
+              shape_text(v.shape) + "), " + std::to_string(inputs[i].size()) + " given");
     vals[static_cast<size_t>(g.inputs[i])] = inputs[i];
   }
   for (const Node& n : g.nodes) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "conv_geometry.h"
+#include "shape_rules.h"
 #include "supported_ops.h"
 
 namespace xsep::graph {
@@ -38,12 +39,6 @@ const std::map<std::string, OpRule>& rules() {
   return kRules;
 }
 
-std::string list(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 // ONNX shape inference (1.12) accepts some Conv attributes that make no sense;
 // refuse them here with the attribute and value.
 void check_conv_attributes(const Graph& g, const Node& n, const std::string& where) {
@@ -53,7 +48,7 @@ void check_conv_attributes(const Graph& g, const Node& n, const std::string& whe
   const int64_t group = n.attr_i("group", 1);
   if (group < 1 || x[1] % group != 0 || w[0] % group != 0 || w[1] * group != x[1])
     invalid(where + ": group = " + std::to_string(group) + " does not fit " + std::to_string(x[1]) +
-            " input channels and weight shape " + list(w));
+            " input channels and weight shape " + shape_text(w));
   const auto strides = n.attr_ints("strides", {1, 1});
   const auto dilations = n.attr_ints("dilations", {1, 1});
   const auto pads = n.attr_ints("pads", {0, 0, 0, 0});
@@ -63,19 +58,19 @@ void check_conv_attributes(const Graph& g, const Node& n, const std::string& whe
       if (e < lo) return false;
     return true;
   };
-  if (strides.size() != 2 || !all(strides, 1)) invalid(where + ": strides " + list(strides) + "; need 2 values >= 1");
+  if (strides.size() != 2 || !all(strides, 1)) invalid(where + ": strides " + shape_text(strides) + "; need 2 values >= 1");
   if (dilations.size() != 2 || !all(dilations, 1))
-    invalid(where + ": dilations " + list(dilations) + "; need 2 values >= 1");
-  if (pads.size() != 4 || !all(pads, 0)) invalid(where + ": pads " + list(pads) + "; need 4 values >= 0");
+    invalid(where + ": dilations " + shape_text(dilations) + "; need 2 values >= 1");
+  if (pads.size() != 4 || !all(pads, 0)) invalid(where + ": pads " + shape_text(pads) + "; need 4 values >= 0");
   if (kernel.size() != 2 || kernel[0] != w[2] || kernel[1] != w[3] || !all(kernel, 1))
-    invalid(where + ": kernel_shape " + list(kernel) + " does not match the weight shape " + list(w));
+    invalid(where + ": kernel_shape " + shape_text(kernel) + " does not match the weight shape " + shape_text(w));
   if (n.in.size() > 2 && n.in[2] >= 0 && g.value(n.in[2]).shape != std::vector<int64_t>{w[0]})
-    invalid(where + ": bias shape " + list(g.value(n.in[2]).shape) + "; expected [" + std::to_string(w[0]) + "]");
+    invalid(where + ": bias shape " + shape_text(g.value(n.in[2]).shape) + "; expected [" + std::to_string(w[0]) + "]");
   // ONNX: "pads ... cannot be used simultaneously with auto_pad". ONNX 1.12's
   // shape inference would size the output from pads, the backends from auto_pad.
   const std::string auto_pad = n.attr_s("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET" && n.has("pads"))
-    invalid(where + ": pads " + list(pads) + " and auto_pad " + auto_pad + " are both given; ONNX allows one of them");
+    invalid(where + ": pads " + shape_text(pads) + " and auto_pad " + auto_pad + " are both given; ONNX allows one of them");
   // The output shape the backends compute must be the one inference gave (the
   // shape the activation memory is sized for), and every padded index must fit
   // the kernels' int arithmetic.
@@ -89,7 +84,7 @@ void check_conv_attributes(const Graph& g, const Node& n, const std::string& whe
       invalid(where + ": the dilated kernel " + axis + " " + std::to_string(a.kernel_extent) +
               " is larger than the padded input " + axis + " " + std::to_string(a.extent));
     if (y.size() != 4 || y[2 + d] != a.out)
-      invalid(where + ": output shape " + list(y) + " disagrees with the attributes, which give an output " + axis +
+      invalid(where + ": output shape " + shape_text(y) + " disagrees with the attributes, which give an output " + axis +
               " of " + std::to_string(a.out));
   }
 }
@@ -175,30 +170,30 @@ void check_node(const Graph& g, const Node& n) {
     for (int i = 1; i < 5; ++i)
       if (g.value(n.in[i]).shape != std::vector<int64_t>{x[1]})
         invalid(where + ": " + kParam[i - 1] + " '" + g.value(n.in[i]).name + "' has shape " +
-                list(g.value(n.in[i]).shape) + "; expected [" + std::to_string(x[1]) + "]");
+                shape_text(g.value(n.in[i]).shape) + "; expected [" + std::to_string(x[1]) + "]");
   }
   if (n.op == "Gemm") {
     const auto& a = g.value(n.in[0]).shape;
     const auto& b = g.value(n.in[1]).shape;
     if (a.size() != 2 || b.size() != 2)
-      invalid(where + ": A " + list(a) + " and B " + list(b) + " must both have rank 2");
+      invalid(where + ": A " + shape_text(a) + " and B " + shape_text(b) + " must both have rank 2");
     const int64_t m = n.attr_i("transA", 0) ? a[1] : a[0], ka = n.attr_i("transA", 0) ? a[0] : a[1];
     const int64_t kb = n.attr_i("transB", 0) ? b[1] : b[0], nn = n.attr_i("transB", 0) ? b[0] : b[1];
     if (ka != kb) invalid(where + ": inner dimensions differ: A' is " + std::to_string(m) + "x" + std::to_string(ka) +
                           ", B' is " + std::to_string(kb) + "x" + std::to_string(nn));
     if (n.in.size() > 2 && n.in[2] >= 0) {
       auto c = g.value(n.in[2]).shape;
-      if (c.size() > 2) invalid(where + ": C " + list(c) + " has rank > 2");
+      if (c.size() > 2) invalid(where + ": C " + shape_text(c) + " has rank > 2");
       while (c.size() < 2) c.insert(c.begin(), 1);
       if ((c[0] != 1 && c[0] != m) || (c[1] != 1 && c[1] != nn))
-        invalid(where + ": C " + list(g.value(n.in[2]).shape) + " does not broadcast to [" + std::to_string(m) +
+        invalid(where + ": C " + shape_text(g.value(n.in[2]).shape) + " does not broadcast to [" + std::to_string(m) +
                 ", " + std::to_string(nn) + "]");
     }
   }
   if (n.op == "Reshape" || n.op == "Flatten" || n.op == "Identity" || n.op == "Dropout") {
     if (g.value(n.in[0]).numel() != g.value(n.out[0]).numel())
-      invalid(where + ": output " + list(g.value(n.out[0]).shape) + " has a different element count than input " +
-              list(g.value(n.in[0]).shape));
+      invalid(where + ": output " + shape_text(g.value(n.out[0]).shape) + " has a different element count than input " +
+              shape_text(g.value(n.in[0]).shape));
   }
 }
 

@@ -271,7 +271,7 @@ TEST_F(BadModel, DeclaredShapeDisagreesWithConstantReshape) {
     add_value_info(m, "br", {4, 1});
     add_output(m, "y", {4, 4});
     expect_refused(write("reshape_const.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
-                   {"reshape_b", "'br'.*\\[4,1\\].*\\[1,4\\]"});
+                   {"reshape_b", "'br'.*\\[4, 1\\].*\\[1, 4\\]"});
   }
   {
     onnx::ModelProto m = new_model();
@@ -283,7 +283,7 @@ TEST_F(BadModel, DeclaredShapeDisagreesWithConstantReshape) {
     add_value_info(m, "r", {1, 1, 2, 4});
     add_output(m, "y", {1, 1, 2, 4});
     expect_refused(write("reshape_x.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
-                   {"reshape_x", "\\[1,1,2,4\\].*\\[1,1,4,2\\]"});
+                   {"reshape_x", "\\[1, 1, 2, 4\\].*\\[1, 1, 4, 2\\]"});
   }
 }
 
@@ -300,7 +300,7 @@ TEST_F(BadModel, DeclaredShapeDisagreesWithConstantSplit) {
   add_output(m, "ya", {1, 6, 2, 2});
   add_output(m, "yb", {1, 2, 2, 2});
   expect_refused(write("split_x.onnx", m), XSEP_STATUS_INVALID_ARGUMENT,
-                 {"split_x", "'a'.*\\[1,6,2,2\\].*\\[1,2,2,2\\]"});
+                 {"split_x", "'a'.*\\[1, 6, 2, 2\\].*\\[1, 2, 2, 2\\]"});
 }
 
 TEST_F(BadModel, FlattenAxisOutOfRange) {
