@@ -70,10 +70,44 @@ class ModelFileTest : public testing::Test {
     return o;
   }
 
-  // Loads `path` on `backend` and `layout` and runs it once, input i filled
-  // with values(its size, seed + i), into *outputs (every output, poisoned
-  // with NaN first); false, with nothing to check, where a CUDA build has no
-  // GPU. A failed load or run is a test failure.
+  // The shapes of g's inputs, or of its outputs.
+  static std::vector<std::vector<int64_t>> io_shapes(const xsep_graph* g, bool outputs) {
+    std::vector<std::vector<int64_t>> all;
+    const int n = outputs ? xsep_graph_num_outputs(g) : xsep_graph_num_inputs(g);
+    for (int i = 0; i < n; ++i) {
+      int32_t rank = 0;
+      int64_t dims[8] = {};
+      EXPECT_EQ((outputs ? xsep_graph_output_shape : xsep_graph_input_shape)(g, i, &rank, dims), XSEP_STATUS_SUCCESS);
+      all.emplace_back(dims, dims + rank);
+    }
+    return all;
+  }
+  static size_t numel(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return static_cast<size_t>(n);
+  }
+
+  // Runs the loaded g once, input i filled with values(its size, seed + i),
+  // into *outputs (every output, poisoned with NaN first). A failed run is a
+  // test failure, and false.
+  static bool run_graph(xsep_graph* g, uint32_t seed, std::vector<std::vector<float>>* outputs) {
+    std::vector<std::vector<float>> in;
+    std::vector<const float*> ins;
+    for (const auto& s : io_shapes(g, false)) in.push_back(values(numel(s), seed + static_cast<uint32_t>(in.size())));
+    for (const auto& v : in) ins.push_back(v.data());
+    outputs->clear();
+    std::vector<float*> outs;
+    for (const auto& s : io_shapes(g, true)) outputs->emplace_back(numel(s), NAN);
+    for (auto& v : *outputs) outs.push_back(v.data());
+    const xsep_status s = xsep_graph_run(g, ins.data(), outs.data());
+    EXPECT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+    return s == XSEP_STATUS_SUCCESS;
+  }
+
+  // Loads `path` on `backend` and `layout` and runs it once (run_graph);
+  // false, with nothing to check, where a CUDA build has no GPU. A failed load
+  // or run is a test failure.
   static bool run_seeded(const std::string& path, xsep_backend backend, xsep_layout layout, uint32_t seed,
                          std::vector<std::vector<float>>* outputs) {
     xsep_graph_options o = options(backend);
@@ -83,24 +117,7 @@ class ModelFileTest : public testing::Test {
     if (s == XSEP_STATUS_NO_DEVICE) return false;
     EXPECT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << xsep_last_error();
     if (s != XSEP_STATUS_SUCCESS) return false;
-    auto numel = [&](bool output, int i) {
-      int32_t rank = 0;
-      int64_t dims[8] = {};
-      EXPECT_EQ((output ? xsep_graph_output_shape : xsep_graph_input_shape)(g, i, &rank, dims),
-                XSEP_STATUS_SUCCESS);
-      int64_t n = 1;
-      for (int d = 0; d < rank; ++d) n *= dims[d];
-      return static_cast<size_t>(n);
-    };
-    std::vector<std::vector<float>> in;
-    std::vector<const float*> ins;
-    for (int i = 0; i < xsep_graph_num_inputs(g); ++i) in.push_back(values(numel(false, i), seed + i));
-    for (const auto& v : in) ins.push_back(v.data());
-    outputs->clear();
-    std::vector<float*> outs;
-    for (int i = 0; i < xsep_graph_num_outputs(g); ++i) outputs->emplace_back(numel(true, i), NAN);
-    for (auto& v : *outputs) outs.push_back(v.data());
-    EXPECT_EQ(status_name(xsep_graph_run(g, ins.data(), outs.data())), "XSEP_STATUS_SUCCESS") << xsep_last_error();
+    run_graph(g, seed, outputs);
     xsep_graph_destroy(g);
     return true;
   }

@@ -216,29 +216,6 @@ bool weights_tame(const std::string& bytes) {
 
 // ---- The test ---------------------------------------------------------------------
 
-struct Loaded {
-  xsep_graph* g = nullptr;
-  std::vector<std::vector<int64_t>> in_shapes, out_shapes;
-};
-
-std::vector<std::vector<int64_t>> shapes(const xsep_graph* g, bool outputs) {
-  std::vector<std::vector<int64_t>> all;
-  const int n = outputs ? xsep_graph_num_outputs(g) : xsep_graph_num_inputs(g);
-  for (int i = 0; i < n; ++i) {
-    int32_t rank = 0;
-    int64_t dims[8] = {};
-    EXPECT_EQ((outputs ? xsep_graph_output_shape : xsep_graph_input_shape)(g, i, &rank, dims), XSEP_STATUS_SUCCESS);
-    all.emplace_back(dims, dims + rank);
-  }
-  return all;
-}
-
-int64_t numel(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 class ModelBytes : public ModelFileTest {
  protected:
   // Loads `path` on `backend`; a refusal must be one of the allowed statuses
@@ -263,21 +240,6 @@ class ModelBytes : public ModelFileTest {
     EXPECT_TRUE(std::none_of(err.begin(), err.end(), [](char c) { return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7f; }))
         << what << ": the error must be one line without control bytes: " << err;
     return nullptr;
-  }
-
-  // Runs g on inputs from `seed`; false (a failure recorded) if the run fails.
-  static bool run(xsep_graph* g, uint32_t seed, const std::string& what, std::vector<std::vector<float>>* outs) {
-    std::vector<std::vector<float>> in;
-    std::vector<const float*> ins;
-    for (const auto& s : shapes(g, false)) in.push_back(values(size_t(numel(s)), seed + uint32_t(in.size())));
-    for (const auto& v : in) ins.push_back(v.data());
-    outs->clear();
-    for (const auto& s : shapes(g, true)) outs->emplace_back(size_t(numel(s)), NAN);
-    std::vector<float*> out_ptrs;
-    for (auto& v : *outs) out_ptrs.push_back(v.data());
-    const xsep_status s = xsep_graph_run(g, ins.data(), out_ptrs.data());
-    EXPECT_EQ(status_name(s), "XSEP_STATUS_SUCCESS") << what << ": " << xsep_last_error();
-    return s == XSEP_STATUS_SUCCESS;
   }
 };
 
@@ -338,12 +300,12 @@ TEST_F(ModelBytes, MutantsAreRefusedOrRunAlike) {
       // running it is not (the limit keeps a run to milliseconds).
       bool small = true;
       for (bool o : {false, true})
-        for (const auto& s : shapes(g[b], o)) small = small && numel(s) <= (int64_t{1} << 18);
-      if (small) ran[b] = run(g[b], 5, what, &out[b]);
+        for (const auto& s : io_shapes(g[b], o)) small = small && numel(s) <= (size_t{1} << 18);
+      if (small) ran[b] = run_graph(g[b], 5, &out[b]);
     }
     if (g[0] && g[1]) {
-      EXPECT_EQ(shapes(g[0], false), shapes(g[1], false)) << "input shapes differ between the backends";
-      EXPECT_EQ(shapes(g[0], true), shapes(g[1], true)) << "output shapes differ between the backends";
+      EXPECT_EQ(io_shapes(g[0], false), io_shapes(g[1], false)) << "input shapes differ between the backends";
+      EXPECT_EQ(io_shapes(g[0], true), io_shapes(g[1], true)) << "output shapes differ between the backends";
     }
     if (ran[0] && ran[1] && weights_tame(bytes) && out[0].size() == out[1].size()) {
       ++compared;
