@@ -259,7 +259,9 @@ if [ "$do_check" = 1 ] && [ "$tests_built" = 1 ]; then
     >"$TMP/ctest.log" 2>&1
   rc=$?
   cat "$TMP/ctest.log" >>"$LOG"
-  summary=$(grep -E "tests passed, [0-9]+ tests failed" "$TMP/ctest.log" | tail -1)
+  # "100% tests passed, 0 tests failed out of 29", or (CMake 4's ctest, none failed)
+  # "100% tests passed out of 29".
+  summary=$(grep -E "tests passed(, [0-9]+ tests failed)? out of" "$TMP/ctest.log" | tail -1)
   if [ -z "$summary" ]; then  # killed by the timeout: count what had finished
     summary="stopped after ${tc}s (exit $rc): $(grep -cE 'Test +#[0-9]+: .* Passed' "$TMP/ctest.log") passed,"
     summary+=" $(grep -E 'Test +#[0-9]+: ' "$TMP/ctest.log" | grep -cvE 'Passed|Skipped|Timeout') failed so far"

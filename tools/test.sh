@@ -95,13 +95,16 @@ for log in sorted(pathlib.Path(sys.argv[1]).glob("*.log")):
             elif what == "skipped": skipped += int(n)
             else: failed += int(n)
         continue
-    m = re.search(r"tests passed, (\d+) tests failed out of (\d+)", text)
+    # "100% tests passed, 0 tests failed out of 29"; CMake 4's ctest leaves out
+    # ", 0 tests failed" when none failed ("100% tests passed out of 29").
+    m = re.search(r"tests passed(?:, (\d+) tests failed)? out of (\d+)", text)
     if not m:
         failed += 1
         continue
     nskip = len(re.findall(r"\(Skipped\)", text))
-    failed += int(m.group(1)); skipped += nskip
-    passed += int(m.group(2)) - int(m.group(1)) - nskip
+    nfail = int(m.group(1) or 0)
+    failed += nfail; skipped += nskip
+    passed += int(m.group(2)) - nfail - nskip
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PYEOF
 exit "$status"
