@@ -113,6 +113,23 @@ __device__ __forceinline__ void conv_kx1_ring(const float* ring, int step, int s
   conv_taps<K, OPT>(load, s, k, w.wk, w.wsk, w.tc, acc);
 }
 
+// A thread's work groups g = g0, g0 + gstep, ... of one pass, each split into
+// (minor, major) = (g % m, g / m) without a division per group: the start and
+// the step are split once, and each step adds them with a carry
+// (minor + dminor < 2m). The loop `g < m * majors` is `major < majors`.
+// (Run-time divisions cost ~20 instructions each, and per group they were a
+// large share of the kernel's ~258 instructions per output: bench/NOTES.md.)
+struct GroupWalk {
+  int minor, major, dminor, dmajor, m;
+  __device__ __forceinline__ GroupWalk(int g0, int gstep, int m_)
+      : minor(g0 % m_), major(g0 / m_), dminor(gstep % m_), dmajor(gstep / m_), m(m_) {}
+  __device__ __forceinline__ void next() {
+    minor += dminor;
+    major += dmajor;
+    if (minor >= m) minor -= m, ++major;
+  }
+};
+
 // Blocks per SM the compiler must leave registers for (__launch_bounds__): four
 // (64 registers) hide the row loads' latency, and suffice for K <= 9 and for
 // the run-time-K kernel, whose taps live in shared memory. A compile-time
@@ -168,6 +185,9 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
     stage_weights(p.wkx1, k, c0, tc, p.c, wks);
   }
 
+  // Each pass's first work group, split once (GroupWalk); copied per batch.
+  const GroupWalk rows_walk(f.g0, f.gstep, L.nb), out_walk(f.g0, f.gstep, tw);
+
   for (int batch = 0; batch < groups + L.prologue; ++batch) {
     const int rel0 = batch * L.nb;  // this batch's first t2 rel row
 
@@ -202,12 +222,17 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
     };
     {
       const int gw = L.c1 / kOpt;
-      for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
-        const int i = g % L.nb, col = (g / L.nb) * kOpt;
+      // x rel row of row i's filter top, xq = rel0 + i + 1 - pt (>= 0), lives in ring
+      // slot xq % RX = (xbase + i) % RX, and xbase + i < 2 RX (i < NB < RX).
+      const int xbase = (rel0 + 1 - f.pt) % L.rx;
+      for (GroupWalk w = rows_walk; w.major < gw; w.next()) {
+        const int i = w.minor, col = w.major * kOpt;
         if (!row_needed(i)) continue;
-        const int xq = rel0 + i + 1 - f.pt;  // x rel row of the filter's top row
-        const float* x0 = xr + (xq % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
-        const float* x1 = xr + ((xq + 1) % L.rx) * xrow_step + (col + 1 - f.pl) * tc + cc;
+        int slot = xbase + i;
+        if (slot >= L.rx) slot -= L.rx;
+        const int slot1 = slot + 1 == L.rx ? 0 : slot + 1;
+        const float* x0 = xr + slot * xrow_step + (col + 1 - f.pl) * tc + cc;
+        const float* x1 = xr + slot1 * xrow_step + (col + 1 - f.pl) * tc + cc;
         t1_segment_regs(x0, x1, tc, f.w2x2, f.e1, ca + col, W, t1 + i * t1row_step + col * tc + cc);
       }
     }
@@ -217,9 +242,11 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
     // Group g: row i = g % NB, output columns oc .. oc+kOpt-1, oc = (g / NB) * kOpt.
     {
       const int gw = tw / kOpt;
-      for (int g = f.g0; g < L.nb * gw; g += f.gstep) {
-        const int i = g % L.nb, oc = (g / L.nb) * kOpt;
-        float* dst = t2 + ((rel0 + i) % L.rr) * t2row_step + oc * tc + cc;
+      const int tbase = rel0 % L.rr;  // rel row rel0 + i is ring slot (tbase + i) % RR, i < NB <= RR
+      for (GroupWalk w = rows_walk; w.major < gw; w.next()) {
+        const int i = w.minor, oc = w.major * kOpt;
+        const int slot = tbase + i < L.rr ? tbase + i : tbase + i - L.rr;
+        float* dst = t2 + slot * t2row_step + oc * tc + cc;
         float acc[kOpt] = {};
         if (row_needed(i)) {
           conv_1xk<K, kOpt>(t1 + i * t1row_step + s * oc * tc + cc, tc, s, k, taps, acc);
@@ -239,13 +266,17 @@ __global__ void __launch_bounds__(kThreads, stream_min_blocks(K)) xsepconv_strea
       const int go = batch - L.prologue;
       const int oh_group = oh_begin + go * gr;
       T* y = static_cast<T*>(p.y);
-      for (int g = f.g0; g < (gr / kOpt) * tw; g += f.gstep) {
-        const int oc = g % tw, orow = (g / tw) * kOpt;
+      // The window's first t2 rel row go*NB + s*orow is ring slot obase + s*orow, wrapped
+      // once: s*orow <= s*(GR - kOpt) < NB <= RR.
+      const int obase = (go * L.nb) % L.rr;
+      for (GroupWalk w = out_walk; w.major < gr / kOpt; w.next()) {
+        const int oc = w.minor, orow = w.major * kOpt;
         const int ow = ow0 + oc;
         const int oh = oh_group + orow;
         if (ow >= p.wo || oh >= oh_end) continue;
+        const int slot = obase + s * orow < L.rr ? obase + s * orow : obase + s * orow - L.rr;
         float acc[kOpt] = {};
-        conv_kx1_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, (go * L.nb + s * orow) % L.rr, L.rr, s, k, taps, acc);
+        conv_kx1_ring<K, kOpt>(t2 + oc * tc + cc, t2row_step, slot, L.rr, s, k, taps, acc);
         apply_epilogue(f.e3, acc);
 #pragma unroll
         for (int o = 0; o < kOpt; ++o) {
